@@ -1,0 +1,1 @@
+//! Nothing shared: each example is a thin binary.

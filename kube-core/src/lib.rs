@@ -1,0 +1,18 @@
+//! The Kubernetes API object model, with no I/O and no async runtime.
+//!
+//! Start with [`registry::Registry`] (every built-in resource with its group, version, kind and
+//! verbs), [`dynamic::DynamicObject`] (any kind as JSON), [`selector`] (label and field
+//! selectors), [`validation`], [`patch`] (JSON merge, JSON patch and strategic merge patch),
+//! [`status::StatusError`] (errors as metav1.Status) and [`quantity::Quantity`].
+//! The built-in types come from [`k8s_openapi`], re-exported here.
+
+pub use k8s_openapi;
+
+pub mod dynamic;
+pub mod gvk;
+pub mod patch;
+pub mod quantity;
+pub mod registry;
+pub mod selector;
+pub mod status;
+pub mod validation;
