@@ -13,6 +13,7 @@
 //! Every implementation passes the same contract suite (`test_util::contract`).
 
 mod error;
+mod hub;
 mod limits;
 mod memory;
 mod store;

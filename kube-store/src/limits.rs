@@ -10,7 +10,9 @@ pub struct Limits {
     /// The longest key accepted, in bytes.
     pub max_key_bytes: usize,
     /// The largest value accepted, in bytes. The default, 1.5 MiB, is etcd's default request
-    /// limit, so an object that fits one store fits all.
+    /// limit. A write carries its key and framing besides the value, so an etcd behind
+    /// [`EtcdStore`](crate::EtcdStore) must run with `--max-request-bytes` of at least 2 MiB
+    /// (the project's scripts and test launcher do) for every value this limit admits to fit.
     pub max_value_bytes: usize,
 }
 
@@ -75,12 +77,18 @@ mod tests {
     #[test]
     fn refuses_empty_long_and_nul_keys() {
         let limits = Limits::default();
-        assert!(matches!(limits.check_key(""), Err(Error::InvalidKey { .. })));
+        assert!(matches!(
+            limits.check_key(""),
+            Err(Error::InvalidKey { .. })
+        ));
         assert!(matches!(
             limits.check_key(&"k".repeat(3 * 1024 + 1)),
             Err(Error::InvalidKey { .. })
         ));
-        assert!(matches!(limits.check_key("a\0b"), Err(Error::InvalidKey { .. })));
+        assert!(matches!(
+            limits.check_key("a\0b"),
+            Err(Error::InvalidKey { .. })
+        ));
         assert!(limits.check_key("/registry/pods/default/web").is_ok());
     }
 
@@ -92,6 +100,10 @@ mod tests {
             limits.check_write("/k", &big),
             Err(Error::ValueTooLarge { size, .. }) if size == 1536 * 1024 + 1
         ));
-        assert!(limits.check_write("/k", &Bytes::from(vec![0u8; 1536 * 1024])).is_ok());
+        assert!(
+            limits
+                .check_write("/k", &Bytes::from(vec![0u8; 1536 * 1024]))
+                .is_ok()
+        );
     }
 }

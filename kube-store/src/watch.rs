@@ -115,6 +115,22 @@ impl WatchSender {
         }
     }
 
+    /// Resolves with `true` when the watcher asks for progress, and with `false` once it has
+    /// dropped its [`Watch`] (cancel-safe, for `select!`; one borrow where `closed` and
+    /// `progress_requested` together would need two).
+    pub async fn progress_or_closed(&mut self) -> bool {
+        tokio::select! {
+            requested = self.progress.recv() => {
+                if requested.is_some() {
+                    return true;
+                }
+                self.events.closed().await;
+                false
+            }
+            () = self.events.closed() => false,
+        }
+    }
+
     /// Resolves when the watcher has dropped its [`Watch`].
     pub async fn closed(&self) {
         self.events.closed().await

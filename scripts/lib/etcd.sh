@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # start_etcd DIR: starts a private single-member etcd on loopback with free ports and its data in
 # DIR; sets ETCD_PID and ETCD_ENDPOINTS. The caller stops it with `stop_etcd`.
+# --max-request-bytes is raised to 2 MiB so that a write of the store's largest value (1.5 MiB,
+# kube-store's Limits) fits with its key and transaction framing, as in the test launcher.
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -15,6 +17,7 @@ start_etcd() {
     --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "test=http://127.0.0.1:$peer" --initial-cluster-state new \
+    --max-request-bytes 2097152 \
     --logger zap --log-outputs "$dir/etcd.log" >/dev/null 2>&1 &
   ETCD_PID=$!
   ETCD_ENDPOINTS="http://127.0.0.1:$client"
