@@ -27,7 +27,9 @@ use crate::{
 /// share history with other tests. The calling crate needs `tokio` with the `macros` and
 /// `rt-multi-thread` features.
 ///
-/// ```ignore
+/// In a test file (`tests/contract_memory.rs` does exactly this):
+///
+/// ```text
 /// kube_store::store_contract_tests!(fresh = async { (kube_store::MemoryStore::new(), ()) });
 /// ```
 #[macro_export]
