@@ -1,0 +1,65 @@
+//! GET of a collection.
+
+use http::{StatusCode, header};
+use kube_core::status::StatusError;
+use serde_json::{Value, json};
+
+use super::{Ctx, HandlerResult};
+use crate::server::negotiate::accept_json;
+use crate::server::response::json;
+use crate::server::storage::{ListOptions, RvMatch};
+
+/// Parses the list options of the query.
+pub fn list_options(ctx: &Ctx) -> Result<ListOptions, StatusError> {
+    let (labels, fields) = ctx.selectors()?;
+    let limit = match ctx.param("limit") {
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| StatusError::bad_request(format!("invalid limit: {l:?}")))?,
+        )
+        .filter(|l| *l > 0)
+        .map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+        None => None,
+    };
+    let resource_version_match = match ctx.param("resourceVersionMatch") {
+        None => None,
+        Some("NotOlderThan") => Some(RvMatch::NotOlderThan),
+        Some("Exact") => Some(RvMatch::Exact),
+        Some(other) => {
+            return Err(StatusError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+    };
+    Ok(ListOptions {
+        labels,
+        fields,
+        limit,
+        continue_token: ctx.param("continue").map(str::to_owned),
+        resource_version: ctx.param("resourceVersion").unwrap_or_default().to_owned(),
+        resource_version_match,
+    })
+}
+
+/// Answers a page of the collection as a `<Kind>List`.
+pub async fn list(ctx: &Ctx) -> HandlerResult {
+    accept_json(ctx.header(header::ACCEPT))?;
+    let options = list_options(ctx)?;
+    let result = ctx
+        .storage()
+        .list(&ctx.resource, &ctx.request.namespace, &options)
+        .await?;
+    let mut metadata = json!({"resourceVersion": result.revision.to_string()});
+    if let Some(token) = result.continue_token {
+        metadata["continue"] = Value::String(token);
+    }
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "kind": ctx.resource.list_kind,
+            "apiVersion": ctx.resource.api_version(),
+            "metadata": metadata,
+            "items": result.items,
+        }),
+    ))
+}

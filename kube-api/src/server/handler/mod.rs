@@ -1,0 +1,118 @@
+//! The handlers of resource requests, one per verb, over the generic [`Storage`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, header};
+use kube_core::registry::ResourceInfo;
+use kube_core::selector::field::{FieldSelector, convert_field_selector};
+use kube_core::selector::label::LabelSelector;
+use kube_core::status::StatusError;
+use serde_json::Value;
+
+use super::ServerState;
+use super::request::RequestInfo;
+use super::response::ResponseBody;
+use super::storage::{self, Storage};
+
+pub mod create;
+pub mod delete;
+pub mod get;
+pub mod list;
+pub mod patch;
+pub mod update;
+pub mod watch;
+
+/// What a handler gets: the parsed request, the resource it names, and the body.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The server's shared state.
+    pub state: Arc<ServerState>,
+    /// The parsed request.
+    pub request: RequestInfo,
+    /// The resource the request names.
+    pub resource: Arc<ResourceInfo>,
+    /// The decoded query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The request body (empty for reads).
+    pub body: Bytes,
+}
+
+/// The result of a handler: a response, or a Status error.
+pub type HandlerResult = Result<Response<ResponseBody>, StatusError>;
+
+impl Ctx {
+    /// The storage.
+    pub fn storage(&self) -> &Storage {
+        &self.state.storage
+    }
+
+    /// A header's value, if it is valid text.
+    pub fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A query parameter, if given and not empty.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `dryRun=All` (true), absent (false), or 400 for anything else.
+    pub fn dry_run(&self) -> Result<bool, StatusError> {
+        match self.param("dryRun") {
+            None => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(StatusError::bad_request(format!(
+                "Invalid dryRun value: {other:?}: supported values: \"All\""
+            ))),
+        }
+    }
+
+    /// Checks `fieldValidation` (accepted; strict checking of unknown fields comes later).
+    pub fn field_validation(&self) -> Result<(), StatusError> {
+        match self.param("fieldValidation") {
+            None | Some("Ignore" | "Warn" | "Strict") => Ok(()),
+            Some(other) => Err(StatusError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+            ))),
+        }
+    }
+
+    /// The body as JSON. Fails with 400 and the parse error.
+    pub fn json_body(&self) -> Result<Value, StatusError> {
+        if self.body.is_empty() {
+            return Err(StatusError::bad_request("the request body is empty"));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            StatusError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        })
+    }
+
+    /// The label and field selectors of the query (400 for malformed ones; field labels the
+    /// resource does not support also fail as upstream's).
+    pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), StatusError> {
+        let labels = match self.param("labelSelector") {
+            Some(s) => LabelSelector::parse(s).map_err(|e| {
+                StatusError::bad_request(format!("unable to parse requirement: {e}"))
+            })?,
+            None => LabelSelector::everything(),
+        };
+        let mut fields = match self.param("fieldSelector") {
+            Some(s) => {
+                FieldSelector::parse(s).map_err(|e| StatusError::bad_request(e.to_string()))?
+            }
+            None => FieldSelector::everything(),
+        };
+        if !fields.is_empty() {
+            fields = convert_field_selector(&storage::selectable_name(&self.resource), &fields)
+                .map_err(|e| StatusError::bad_request(e.to_string()))?;
+        }
+        Ok((labels, fields))
+    }
+}

@@ -1,0 +1,176 @@
+//! Create: system fields, generateName, the namespace lifecycle check and validation.
+
+use kube_core::registry::ResourceInfo;
+use kube_core::status::StatusError;
+use kube_core::validation::{ErrorList, validate_object_meta};
+use serde_json::Value;
+
+use super::meta::{self, meta_str, remove_meta, set_meta};
+use super::{Storage, encode, key, store_error};
+use crate::server::clock::format_time;
+
+/// How many names a `generateName` create tries before giving up.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// The characters of generated name suffixes (upstream's: no vowels, no look-alikes).
+const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The length of generated name suffixes.
+const SUFFIX_LEN: usize = 5;
+
+impl Storage {
+    /// Creates `obj` in `namespace` (ignored for cluster-scoped resources) and returns it as
+    /// stored, with its resourceVersion. With `dry_run`, validates and answers without writing.
+    pub async fn create(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, StatusError> {
+        check_type(info, &obj)?;
+        super::set_type(info, &mut obj);
+        if info.namespaced {
+            let body_ns = meta_str(&obj, "namespace");
+            if body_ns.is_empty() {
+                set_meta(&mut obj, "namespace", namespace);
+            } else if body_ns != namespace {
+                return Err(namespace_mismatch());
+            }
+        } else {
+            remove_meta(&mut obj, "namespace");
+        }
+
+        let uid = uuid::Uuid::new_v4().to_string();
+        set_meta(&mut obj, "uid", uid);
+        set_meta(&mut obj, "creationTimestamp", format_time(self.clock.now()));
+        set_meta(&mut obj, "generation", 1);
+        for field in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            remove_meta(&mut obj, field);
+        }
+        self.strategy.prepare_for_create(info, &mut obj);
+
+        let generate = meta_str(&obj, "name").is_empty();
+        let prefix = meta_str(&obj, "generateName").to_owned();
+        if generate && !prefix.is_empty() {
+            set_meta(&mut obj, "name", format!("{prefix}{}", random_suffix()));
+        }
+        let name = meta_str(&obj, "name").to_owned();
+
+        let typed = meta::object_meta(&obj)?;
+        let mut errs = validate_object_meta(&typed, info.namespaced, self.strategy.name_rule(info));
+        errs.append(self.strategy.validate(info, &obj));
+        if !errs.is_empty() {
+            return Err(invalid(info, &name, &errs));
+        }
+        if info.namespaced {
+            self.check_namespace_open(info, namespace, &name).await?;
+        }
+        self.strategy.canonicalize(info, &mut obj);
+        if dry_run {
+            return Ok(obj);
+        }
+
+        for _ in 0..GENERATE_NAME_ATTEMPTS {
+            let name = meta_str(&obj, "name").to_owned();
+            let key = key::object_key(info, namespace, &name);
+            match self.store.create(&key, encode(&obj)?).await {
+                Ok(revision) => {
+                    set_meta(&mut obj, "resourceVersion", revision.to_string());
+                    return Ok(obj);
+                }
+                Err(kube_store::Error::AlreadyExists { .. }) if generate && !prefix.is_empty() => {
+                    set_meta(&mut obj, "name", format!("{prefix}{}", random_suffix()));
+                }
+                Err(e) => return Err(store_error(e, info, &name)),
+            }
+        }
+        Err(StatusError::server_timeout(
+            &info.group,
+            &info.plural,
+            "POST",
+            1,
+        ))
+    }
+
+    /// Refuses a create in a namespace that does not exist (404) or is terminating (403).
+    async fn check_namespace_open(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), StatusError> {
+        let ns_key = format!("/registry/core/namespaces/{namespace}");
+        let kv = self
+            .store
+            .get(&ns_key)
+            .await
+            .map_err(|e| store_error(e, info, name))?
+            .ok_or_else(|| StatusError::not_found("", "namespaces", namespace))?;
+        let ns: Value = serde_json::from_slice(&kv.value).map_err(StatusError::internal)?;
+        let terminating = !meta_str(&ns, "deletionTimestamp").is_empty()
+            || ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+        if terminating {
+            return Err(StatusError::forbidden_with(
+                &info.group,
+                &info.plural,
+                name,
+                &format!(
+                    "unable to create new content in namespace {namespace} because it is being terminated"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// 400 when the body names another apiVersion or kind than the URL.
+fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), StatusError> {
+    if !obj.is_object() {
+        return Err(StatusError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    }
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if !api_version.is_empty() && api_version != info.api_version() {
+        return Err(StatusError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            info.api_version()
+        )));
+    }
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != info.kind {
+        return Err(StatusError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            info.kind
+        )));
+    }
+    Ok(())
+}
+
+/// 400 when the body's namespace is not the URL's.
+pub(super) fn namespace_mismatch() -> StatusError {
+    StatusError::bad_request(
+        "the namespace of the provided object does not match the namespace sent on the request",
+    )
+}
+
+/// 422 Invalid for `errs`.
+pub(super) fn invalid(info: &ResourceInfo, name: &str, errs: &ErrorList) -> StatusError {
+    StatusError::invalid(&info.group, &info.kind, name, errs)
+}
+
+/// A random name suffix, drawn from a v4 UUID's random bytes.
+fn random_suffix() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes
+        .iter()
+        .take(SUFFIX_LEN)
+        .map(|b| SUFFIX_ALPHABET[usize::from(*b) % SUFFIX_ALPHABET.len()] as char)
+        .collect()
+}

@@ -1,0 +1,273 @@
+//! Update: the read-modify-write loop (upstream's GuaranteedUpdate), resourceVersion
+//! preconditions, the system fields an update keeps, generation, and the delete that the
+//! update removing the last finalizer of a deleted object turns into.
+
+use kube_core::registry::ResourceInfo;
+use kube_core::status::StatusError;
+use kube_core::validation::validate_object_meta_update;
+use serde_json::Value;
+
+use super::create::{invalid, namespace_mismatch};
+use super::meta::{self, copy_field, copy_meta, meta_str, set_meta};
+use super::{MAX_UPDATE_ATTEMPTS, Storage, decode, encode, key, store_error};
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// The object was written; here it is with its new resourceVersion.
+    Updated(Value),
+    /// Nothing changed, so nothing was written; here is the stored object.
+    Unchanged(Value),
+    /// The update emptied the finalizers of an object being deleted, so it was deleted.
+    Deleted(Value),
+}
+
+impl UpdateOutcome {
+    /// The object the response carries.
+    pub fn into_object(self) -> Value {
+        match self {
+            Self::Updated(o) | Self::Unchanged(o) | Self::Deleted(o) => o,
+        }
+    }
+}
+
+/// What one attempt of a read-modify-write wants done.
+pub(super) enum Change {
+    /// Write this object in place of the stored one.
+    Write(Value),
+    /// Delete the stored object; answer with this one.
+    Delete(Value),
+    /// Write nothing; answer with this one.
+    Keep(Value),
+}
+
+impl Storage {
+    /// Updates one object: `update` gets the stored object (with its resourceVersion) and
+    /// returns the new one. A resourceVersion in the new object is a precondition (409 if it is
+    /// not the stored one); without one the update is unconditional and retried on conflicts
+    /// with concurrent writers. `subresource` is `""` or `status`: for kinds with a status
+    /// subresource, the main resource keeps the stored status and `status` writes only status.
+    pub async fn update<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        subresource: &str,
+        dry_run: bool,
+        mut update: F,
+    ) -> Result<UpdateOutcome, StatusError>
+    where
+        F: FnMut(&Value) -> Result<Value, StatusError> + Send,
+    {
+        self.read_modify_write(info, namespace, name, dry_run, |old| {
+            let given = update(old)?;
+            let new = merge_subresource(info, subresource, old, given);
+            self.prepare_update(info, new, old)
+        })
+        .await
+    }
+
+    /// The generic part of an update, from the stored object and the one asked for.
+    fn prepare_update(
+        &self,
+        info: &ResourceInfo,
+        mut new: Value,
+        old: &Value,
+    ) -> Result<Change, StatusError> {
+        if !new.is_object() {
+            return Err(StatusError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
+        }
+        let name = meta_str(old, "name").to_owned();
+        let wanted_rv = meta_str(&new, "resourceVersion").to_owned();
+        if !wanted_rv.is_empty() && wanted_rv != meta_str(old, "resourceVersion") {
+            return Err(StatusError::conflict(&info.group, &info.plural, &name));
+        }
+        super::set_type(info, &mut new);
+        if meta_str(&new, "name") != name {
+            return Err(StatusError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&new, "name")
+            )));
+        }
+        if info.namespaced {
+            let ns = meta_str(&new, "namespace");
+            if ns.is_empty() {
+                copy_meta(&mut new, old, "namespace");
+            } else if ns != meta_str(old, "namespace") {
+                return Err(namespace_mismatch());
+            }
+        } else {
+            meta::remove_meta(&mut new, "namespace");
+        }
+        for field in [
+            "generation",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            copy_meta(&mut new, old, field);
+        }
+        if meta_str(&new, "uid").is_empty() {
+            copy_meta(&mut new, old, "uid");
+        }
+        meta::remove_meta(&mut new, "selfLink");
+        set_meta(
+            &mut new,
+            "resourceVersion",
+            meta_str(old, "resourceVersion"),
+        );
+        self.strategy.prepare_for_update(info, &mut new, old);
+        if meta::spec_part(&new) != meta::spec_part(old) {
+            let generation = meta::metadata(old)
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            set_meta(&mut new, "generation", generation + 1);
+        }
+
+        let mut errs =
+            validate_object_meta_update(&meta::object_meta(&new)?, &meta::object_meta(old)?);
+        errs.append(self.strategy.validate_update(info, &new, old));
+        if !errs.is_empty() {
+            return Err(invalid(info, &name, &errs));
+        }
+        self.strategy.canonicalize(info, &mut new);
+        if should_delete(info, &new) {
+            return Ok(Change::Delete(new));
+        }
+        if new == *old {
+            return Ok(Change::Keep(new));
+        }
+        Ok(Change::Write(new))
+    }
+
+    /// Reads the object, asks `change` what to do, and does it, retrying on conflicts.
+    pub(super) async fn read_modify_write<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        dry_run: bool,
+        mut change: F,
+    ) -> Result<UpdateOutcome, StatusError>
+    where
+        F: FnMut(&Value) -> Result<Change, StatusError> + Send,
+    {
+        let key = key::object_key(info, namespace, name);
+        let mut current = None;
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let kv = match current.take() {
+                Some(kv) => kv,
+                None => self
+                    .store
+                    .get(&key)
+                    .await
+                    .map_err(|e| store_error(e, info, name))?
+                    .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))?,
+            };
+            let old = decode(info, &kv)?;
+            let result = match change(&old)? {
+                Change::Keep(obj) => return Ok(UpdateOutcome::Unchanged(obj)),
+                Change::Write(obj) if dry_run => return Ok(UpdateOutcome::Updated(obj)),
+                Change::Delete(obj) if dry_run => return Ok(UpdateOutcome::Deleted(obj)),
+                Change::Write(mut obj) => {
+                    match self
+                        .store
+                        .update(&key, encode(&obj)?, kv.mod_revision)
+                        .await
+                    {
+                        Ok(revision) => {
+                            set_meta(&mut obj, "resourceVersion", revision.to_string());
+                            return Ok(UpdateOutcome::Updated(obj));
+                        }
+                        Err(e) => e,
+                    }
+                }
+                Change::Delete(obj) => match self.store.delete(&key, Some(kv.mod_revision)).await {
+                    Ok(_) => return Ok(UpdateOutcome::Deleted(obj)),
+                    Err(e) => e,
+                },
+            };
+            match result {
+                kube_store::Error::Conflict { current: now, .. } => current = Some(*now),
+                other => return Err(store_error(other, info, name)),
+            }
+        }
+        Err(StatusError::conflict(&info.group, &info.plural, name))
+    }
+}
+
+/// Applies the status subresource rules: the main resource of a kind with a status
+/// subresource keeps the stored status; a status write changes only status (and may carry a
+/// resourceVersion precondition); a namespace's `finalize` changes only `spec.finalizers`.
+pub(super) fn merge_subresource(
+    info: &ResourceInfo,
+    subresource: &str,
+    old: &Value,
+    given: Value,
+) -> Value {
+    match subresource {
+        "status" => {
+            let mut new = old.clone();
+            copy_field(&mut new, &given, "status");
+            set_meta(
+                &mut new,
+                "resourceVersion",
+                meta_str(&given, "resourceVersion"),
+            );
+            new
+        }
+        "finalize" => {
+            let mut new = old.clone();
+            let finalizers = given
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            if let Some(spec) = new
+                .as_object_mut()
+                .map(|o| {
+                    o.entry("spec")
+                        .or_insert_with(|| Value::Object(Default::default()))
+                })
+                .and_then(Value::as_object_mut)
+            {
+                spec.insert("finalizers".to_owned(), finalizers);
+            }
+            set_meta(
+                &mut new,
+                "resourceVersion",
+                meta_str(&given, "resourceVersion"),
+            );
+            new
+        }
+        _ => {
+            let mut new = given;
+            if info.subresource("status").is_some() {
+                copy_field(&mut new, old, "status");
+            }
+            new
+        }
+    }
+}
+
+/// Whether an object being deleted has nothing left holding it: no finalizers (and, for a
+/// namespace, no spec finalizers) and no grace period still running.
+pub(super) fn should_delete(info: &ResourceInfo, obj: &Value) -> bool {
+    if meta_str(obj, "deletionTimestamp").is_empty() || !meta::finalizers(obj).is_empty() {
+        return false;
+    }
+    let grace = meta::metadata(obj)
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if grace > 0 {
+        return false;
+    }
+    let spec_finalizers = obj
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    !(info.group.is_empty() && info.plural == "namespaces" && spec_finalizers)
+}
