@@ -9,8 +9,5 @@
 //!
 //! It builds on [`kube_core`] for the object model.
 
-// Handlers return kube-core's `StatusError` (184 bytes) on the cold error path; shrinking it
-// (boxing its details) belongs in kube-core.
 #[cfg(feature = "server")]
-#[allow(clippy::result_large_err)]
 pub mod server;

@@ -136,7 +136,8 @@ pub struct StatusError {
     code: u16,
     reason: Reason,
     message: String,
-    details: Option<StatusDetails>,
+    /// Boxed: details are rare and large, and `Result<_, StatusError>` is on every path.
+    details: Option<Box<StatusDetails>>,
 }
 
 /// `resource` or `resource.group`, as upstream's `GroupResource.String`.
@@ -181,7 +182,7 @@ impl StatusError {
             code,
             reason,
             message: message.into(),
-            details,
+            details: details.map(Box::new),
         }
     }
 
@@ -480,7 +481,7 @@ impl StatusError {
 
     /// The details: group, kind, name, causes and retry delay.
     pub fn details(&self) -> Option<&StatusDetails> {
-        self.details.as_ref()
+        self.details.as_deref()
     }
 
     /// The field causes, as an Invalid error carries them.
@@ -545,7 +546,7 @@ impl StatusError {
     pub fn to_status(&self) -> Status {
         Status {
             code: Some(i32::from(self.code)),
-            details: self.details.clone(),
+            details: self.details.as_deref().cloned(),
             message: Some(self.message.clone()),
             reason: non_empty(self.reason.as_str()),
             status: Some("Failure".to_owned()),
@@ -558,7 +559,7 @@ impl From<StatusError> for Status {
     fn from(error: StatusError) -> Self {
         Status {
             code: Some(i32::from(error.code)),
-            details: error.details,
+            details: error.details.map(|d| *d),
             message: Some(error.message),
             reason: non_empty(error.reason.as_str()),
             status: Some("Failure".to_owned()),
@@ -585,7 +586,7 @@ impl From<Status> for StatusError {
             code,
             reason: Reason::parse(status.reason.as_deref().unwrap_or_default()),
             message: status.message.unwrap_or_default(),
-            details: status.details,
+            details: status.details.map(Box::new),
         }
     }
 }
