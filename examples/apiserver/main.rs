@@ -20,11 +20,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    examples::init_tracing();
     let args = parse_args()?;
     let store: Arc<dyn Store> = match args.store.as_str() {
         "embedded" => Arc::new(
@@ -47,11 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%address, store = %args.store, "serving the Kubernetes API");
     println!("apiserver: listening on http://{address}");
     let server = ApiServer::new(store, Config::default());
-    server
-        .serve(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    server.serve(listener, examples::shutdown_signal()).await?;
     Ok(())
 }
 

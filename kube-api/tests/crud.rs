@@ -61,7 +61,7 @@ async fn pod_lifecycle() {
     let (code, again) = s
         .post(
             "/api/v1/namespaces/default/pods",
-            json!({"metadata": {"name": "web"}, "spec": {}}),
+            json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
         )
         .await;
     assert_eq!(code, StatusCode::CONFLICT);

@@ -50,7 +50,7 @@ async fn label_and_field_selectors() {
         let (code, _) = s
             .post(
                 "/api/v1/namespaces/default/pods",
-                json!({"metadata": {"name": name}, "spec": {"nodeName": node}}),
+                json!({"metadata": {"name": name}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}}),
             )
             .await;
         assert_eq!(code, StatusCode::CREATED);

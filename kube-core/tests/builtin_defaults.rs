@@ -379,3 +379,84 @@ fn stored_objects_round_trip_unchanged() {
         "2024-05-01T10:00:00Z"
     );
 }
+
+#[test]
+fn policy_slice_storage_priority_and_autoscaler_defaults() {
+    let policy = defaulted(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        json!({"metadata": {"name": "p"}, "spec": {
+            "podSelector": {},
+            "egress": [{"ports": [{"port": 53}, {"port": 53, "protocol": "UDP"}]}]
+        }}),
+    );
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(
+        policy["spec"]["egress"][0]["ports"],
+        json!([{"port": 53, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}])
+    );
+    let given = defaulted(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        json!({"metadata": {"name": "p"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}),
+    );
+    assert_eq!(given["spec"]["policyTypes"], json!(["Egress"]));
+
+    let class = defaulted(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        json!({"metadata": {"name": "fast"}, "provisioner": "example.com/fast"}),
+    );
+    assert_eq!(class["reclaimPolicy"], "Delete");
+    assert_eq!(class["volumeBindingMode"], "Immediate");
+
+    let priority = defaulted(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        json!({"metadata": {"name": "high"}, "value": 1000}),
+    );
+    assert_eq!(priority["preemptionPolicy"], "PreemptLowerPriority");
+
+    let slice = defaulted(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        json!({"metadata": {"name": "web-1"}, "addressType": "IPv4", "endpoints": [],
+               "ports": [{"port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}]}),
+    );
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "", "port": 80, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}])
+    );
+
+    let target = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"});
+    let hpa = defaulted(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        json!({"metadata": {"name": "web"}, "spec": {"maxReplicas": 5, "scaleTargetRef": target}}),
+    );
+    assert_eq!(hpa["spec"]["minReplicas"], 1);
+    assert_eq!(
+        hpa["spec"]["metrics"],
+        json!([{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}
+        }}])
+    );
+    let hpa_v1 = defaulted(
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        json!({"metadata": {"name": "web"}, "spec": {"maxReplicas": 5, "scaleTargetRef": target}}),
+    );
+    assert_eq!(hpa_v1["spec"]["minReplicas"], 1);
+    assert!(
+        hpa_v1["spec"]
+            .get("targetCPUUtilizationPercentage")
+            .is_none()
+    );
+}

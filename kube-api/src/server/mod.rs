@@ -1,4 +1,4 @@
-//! The API server: the Kubernetes REST API over any [`Store`], as a tower [`Service`].
+//! The API server: the Kubernetes REST API over any [`Store`], as a tower [`Service`](tower::Service).
 //!
 //! Start with [`ApiServer::new`]; serve it on a socket with [`ApiServer::serve`], or call it
 //! in-process as a `tower::Service<http::Request<B>>`. Requests are parsed into a
@@ -29,6 +29,7 @@ pub mod handler;
 pub mod kubeconfig;
 pub mod negotiate;
 pub mod openapi;
+pub mod protobuf;
 pub mod request;
 pub mod response;
 pub mod storage;
@@ -373,6 +374,9 @@ impl ApiServer {
             ["apis", group] => d.api_group(group),
             ["apis", group, version] => d.api_resource_list(group, version),
             ["version"] => Some(d.version()),
+            ["openapi", "v2"] if !negotiate::openapi_v2_acceptable(Some(accept)) => {
+                return response::error(&StatusError::not_acceptable(&negotiate::SERVED));
+            }
             ["openapi", "v2"] => Some(o.v2()),
             ["openapi", "v3"] => Some(o.v3_index()),
             ["openapi", "v3", rest @ ..] => o.v3_group_version(&rest.join("/")),

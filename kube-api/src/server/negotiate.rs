@@ -73,6 +73,54 @@ pub fn accept_json(accept: Option<&str>) -> Result<(), StatusError> {
     }
 }
 
+/// What a read (get, list, watch) answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAs {
+    /// The object, or the `<Kind>List`, as JSON.
+    Object,
+    /// A meta.k8s.io/v1 `Table` (`application/json;as=Table;v=v1;g=meta.k8s.io`).
+    Table,
+}
+
+/// Picks the representation of a read from the `Accept` header: the first media range the
+/// server serves wins, so kubectl's `as=Table` with a plain JSON fallback gets a Table. No
+/// header means the object. Fails with 406 NotAcceptable when nothing is served.
+pub fn read_as(accept: Option<&str>) -> Result<ReadAs, StatusError> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(ReadAs::Object);
+    };
+    for range in parse_accept(accept) {
+        if !range.is_json_like() {
+            continue;
+        }
+        match range.param("as") {
+            None => return Ok(ReadAs::Object),
+            Some("Table")
+                if range.param("g") == Some("meta.k8s.io")
+                    && matches!(range.param("v"), Some("v1" | "v1beta1")) =>
+            {
+                return Ok(ReadAs::Table);
+            }
+            Some(_) => {}
+        }
+    }
+    Err(StatusError::not_acceptable(&[
+        "application/json",
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+    ]))
+}
+
+/// Whether the `Accept` header of `/openapi/v2` allows the JSON document (none given does);
+/// a client asking only for protobuf gets 406 and falls back to JSON.
+pub fn openapi_v2_acceptable(accept: Option<&str>) -> bool {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    parse_accept(accept)
+        .iter()
+        .any(|range| range.is_json_like() && range.param("as").is_none())
+}
+
 /// True when the `Accept` header asks for the aggregated discovery document
 /// (`application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList`) before any plain
 /// type.
@@ -138,6 +186,34 @@ mod tests {
                 .code(),
             406
         );
+    }
+
+    #[test]
+    fn read_representation() {
+        let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,\
+                       application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(read_as(Some(kubectl)).unwrap(), ReadAs::Table);
+        assert_eq!(read_as(None).unwrap(), ReadAs::Object);
+        assert_eq!(read_as(Some("application/json")).unwrap(), ReadAs::Object);
+        assert_eq!(
+            read_as(Some(
+                "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io,application/json"
+            ))
+            .unwrap(),
+            ReadAs::Object
+        );
+        assert_eq!(
+            read_as(Some("application/json;as=Table;v=v2;g=meta.k8s.io"))
+                .unwrap_err()
+                .code(),
+            406
+        );
+        assert_eq!(read_as(Some("application/yaml")).unwrap_err().code(), 406);
+        assert!(openapi_v2_acceptable(None));
+        assert!(openapi_v2_acceptable(Some("application/json")));
+        assert!(!openapi_v2_acceptable(Some(
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+        )));
     }
 
     #[test]

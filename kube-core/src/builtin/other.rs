@@ -1,5 +1,6 @@
 //! The other built-in kinds: decoded (so unknown fields drop), named by their kind's rule,
-//! and a few defaults (volume claims, RBAC names).
+//! and a few defaults (volumes, RBAC names, network policies, endpoint slices, storage and
+//! priority classes, autoscalers).
 
 use k8s_openapi::Resource;
 use k8s_openapi::api::admissionregistration::v1 as admissionregistration;
@@ -115,17 +116,85 @@ impl Rules for ControllerRevision {}
 impl Rules for Lease {}
 impl Rules for Ingress {}
 impl Rules for IngressClass {}
-impl Rules for NetworkPolicy {}
+impl Rules for NetworkPolicy {
+    fn set_defaults(&mut self) {
+        let spec = self.spec.get_or_insert_with(Default::default);
+        let ports = spec
+            .ingress
+            .iter_mut()
+            .flatten()
+            .flat_map(|rule| rule.ports.iter_mut().flatten())
+            .chain(
+                spec.egress
+                    .iter_mut()
+                    .flatten()
+                    .flat_map(|rule| rule.ports.iter_mut().flatten()),
+            );
+        for port in ports {
+            port.protocol.get_or_insert_with(|| "TCP".into());
+        }
+        // Every policy selects ingress; egress too when it has egress rules.
+        if spec.policy_types.as_ref().is_none_or(Vec::is_empty) {
+            let mut types = vec!["Ingress".to_owned()];
+            if spec.egress.as_ref().is_some_and(|e| !e.is_empty()) {
+                types.push("Egress".to_owned());
+            }
+            spec.policy_types = Some(types);
+        }
+    }
+}
 impl Rules for PodDisruptionBudget {}
-impl Rules for PriorityClass {}
-impl Rules for StorageClass {}
+impl Rules for PriorityClass {
+    fn set_defaults(&mut self) {
+        self.preemption_policy
+            .get_or_insert_with(|| "PreemptLowerPriority".into());
+    }
+}
+impl Rules for StorageClass {
+    fn set_defaults(&mut self) {
+        self.reclaim_policy.get_or_insert_with(|| "Delete".into());
+        self.volume_binding_mode
+            .get_or_insert_with(|| "Immediate".into());
+    }
+}
 impl Rules for CSIDriver {}
 impl Rules for CSINode {}
 impl Rules for VolumeAttachment {}
-impl Rules for EndpointSlice {}
+impl Rules for EndpointSlice {
+    fn set_defaults(&mut self) {
+        for port in self.ports.iter_mut().flatten() {
+            port.name.get_or_insert_with(String::new);
+            port.protocol.get_or_insert_with(|| "TCP".into());
+        }
+    }
+}
 impl Rules for EventsEvent {}
-impl Rules for autoscaling_v1::HorizontalPodAutoscaler {}
-impl Rules for autoscaling_v2::HorizontalPodAutoscaler {}
+impl Rules for autoscaling_v1::HorizontalPodAutoscaler {
+    fn set_defaults(&mut self) {
+        self.spec.min_replicas.get_or_insert(1);
+    }
+}
+impl Rules for autoscaling_v2::HorizontalPodAutoscaler {
+    fn set_defaults(&mut self) {
+        let spec = &mut self.spec;
+        spec.min_replicas.get_or_insert(1);
+        // No metrics: scale on 80% average CPU utilization.
+        if spec.metrics.as_ref().is_none_or(Vec::is_empty) {
+            spec.metrics = Some(vec![autoscaling_v2::MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(autoscaling_v2::ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: autoscaling_v2::MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(80),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }]);
+        }
+    }
+}
 impl Rules for RuntimeClass {}
 impl Rules for CertificateSigningRequest {}
 impl Rules for admissionregistration::ValidatingWebhookConfiguration {}

@@ -5,17 +5,22 @@ use http::{StatusCode, header};
 use super::{Ctx, HandlerResult};
 use crate::server::negotiate::{accept_json, body_is_json};
 use crate::server::response::json;
+use crate::server::storage::strategy::add_warnings;
 
 /// Creates the object in the body; answers 201 with it.
 pub async fn create(ctx: &Ctx) -> HandlerResult {
     accept_json(ctx.header(header::ACCEPT))?;
-    body_is_json(ctx.header(header::CONTENT_TYPE))?;
-    ctx.field_validation()?;
+    let content_type = ctx.header(header::CONTENT_TYPE);
+    if !crate::server::protobuf::is_protobuf(content_type) {
+        body_is_json(content_type)?;
+    }
+    let validation = ctx.field_validation()?;
     let dry_run = ctx.dry_run()?;
     let obj = ctx.json_body()?;
+    let warnings = validation.check(&ctx.resource, &obj)?;
     let created = ctx
         .storage()
         .create(&ctx.resource, &ctx.request.namespace, obj, dry_run)
         .await?;
-    Ok(json(StatusCode::CREATED, &created))
+    Ok(add_warnings(json(StatusCode::CREATED, &created), &warnings))
 }

@@ -4,8 +4,9 @@ use http::{StatusCode, header};
 use kube_core::status::StatusError;
 use serde_json::{Value, json};
 
+use super::get::TablePrinter;
 use super::{Ctx, HandlerResult};
-use crate::server::negotiate::accept_json;
+use crate::server::negotiate::{ReadAs, read_as};
 use crate::server::response::json;
 use crate::server::storage::{ListOptions, RvMatch};
 
@@ -41,14 +42,24 @@ pub fn list_options(ctx: &Ctx) -> Result<ListOptions, StatusError> {
     })
 }
 
-/// Answers a page of the collection as a `<Kind>List`.
+/// Answers a page of the collection as a `<Kind>List`, or as a Table when the `Accept`
+/// header asks for one.
 pub async fn list(ctx: &Ctx) -> HandlerResult {
-    accept_json(ctx.header(header::ACCEPT))?;
+    let read = read_as(ctx.header(header::ACCEPT))?;
+    let printer = (read == ReadAs::Table)
+        .then(|| TablePrinter::new(ctx))
+        .transpose()?;
     let options = list_options(ctx)?;
     let result = ctx
         .storage()
         .list(&ctx.resource, &ctx.request.namespace, &options)
         .await?;
+    if let Some(printer) = printer {
+        let mut table = printer.table(&result.items, true);
+        table.metadata.resource_version = Some(result.revision.to_string());
+        table.metadata.continue_ = result.continue_token;
+        return Ok(json(StatusCode::OK, &table));
+    }
     let mut metadata = json!({"resourceVersion": result.revision.to_string()});
     if let Some(token) = result.continue_token {
         metadata["continue"] = Value::String(token);

@@ -74,20 +74,27 @@ impl Ctx {
         }
     }
 
-    /// Checks `fieldValidation` (accepted; strict checking of unknown fields comes later).
-    pub fn field_validation(&self) -> Result<(), StatusError> {
-        match self.param("fieldValidation") {
-            None | Some("Ignore" | "Warn" | "Strict") => Ok(()),
-            Some(other) => Err(StatusError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
-            ))),
-        }
+    /// The `fieldValidation` parameter (400 for an unknown value).
+    pub fn field_validation(&self) -> Result<storage::strategy::FieldValidation, StatusError> {
+        storage::strategy::FieldValidation::parse(self.param("fieldValidation"))
     }
 
-    /// The body as JSON. Fails with 400 and the parse error.
+    /// The body as JSON (protobuf bodies of built-in kinds are decoded to JSON). Fails with
+    /// 400 and the parse error, or 415 for a protobuf kind that cannot be decoded.
     pub fn json_body(&self) -> Result<Value, StatusError> {
         if self.body.is_empty() {
             return Err(StatusError::bad_request("the request body is empty"));
+        }
+        if super::protobuf::is_protobuf(self.header(header::CONTENT_TYPE)) {
+            let r = &self.resource;
+            let api_version = match r.group.as_str() {
+                "" => r.version.clone(),
+                group => format!("{group}/{}", r.version),
+            };
+            return Ok(super::protobuf::decode(
+                &self.body,
+                Some((&api_version, &r.kind)),
+            )?);
         }
         serde_json::from_slice(&self.body).map_err(|e| {
             StatusError::bad_request(format!("the body of the request could not be decoded: {e}"))

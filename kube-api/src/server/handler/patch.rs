@@ -7,13 +7,14 @@ use kube_core::status::{Reason, StatusError};
 use super::{Ctx, HandlerResult};
 use crate::server::negotiate::{accept_json, patch_type};
 use crate::server::response::json;
+use crate::server::storage::strategy::add_warnings;
 
 /// Applies the patch in the body to the stored object (retrying on conflicts with other
 /// writers); answers 200 with the result.
 pub async fn patch(ctx: &Ctx) -> HandlerResult {
     accept_json(ctx.header(header::ACCEPT))?;
     let kind = patch_type(ctx.header(header::CONTENT_TYPE))?;
-    ctx.field_validation()?;
+    let validation = ctx.field_validation()?;
     let dry_run = ctx.dry_run()?;
     let info = &ctx.resource;
     let schema = match kind {
@@ -39,6 +40,7 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
     };
     let body = ctx.json_body()?;
     let r = &ctx.request;
+    let mut warnings = Vec::new();
     let outcome = ctx
         .storage()
         .update(
@@ -48,10 +50,15 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
             &r.subresource,
             dry_run,
             |old| {
-                patch::apply(kind, old, &body, schema)
-                    .map_err(|e| StatusError::new(422, Reason::Invalid, e.to_string(), None))
+                let patched = patch::apply(kind, old, &body, schema)
+                    .map_err(|e| StatusError::new(422, Reason::Invalid, e.to_string(), None))?;
+                warnings = validation.check(info, &patched)?;
+                Ok(patched)
             },
         )
         .await?;
-    Ok(json(StatusCode::OK, &outcome.into_object()))
+    Ok(add_warnings(
+        json(StatusCode::OK, &outcome.into_object()),
+        &warnings,
+    ))
 }

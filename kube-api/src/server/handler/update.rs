@@ -7,14 +7,19 @@ use super::{Ctx, HandlerResult};
 use crate::server::negotiate::{accept_json, body_is_json};
 use crate::server::response::json;
 use crate::server::storage::meta::meta_str;
+use crate::server::storage::strategy::add_warnings;
 
 /// Replaces the object with the body; answers 200 with the stored result.
 pub async fn update(ctx: &Ctx) -> HandlerResult {
     accept_json(ctx.header(header::ACCEPT))?;
-    body_is_json(ctx.header(header::CONTENT_TYPE))?;
-    ctx.field_validation()?;
+    let content_type = ctx.header(header::CONTENT_TYPE);
+    if !crate::server::protobuf::is_protobuf(content_type) {
+        body_is_json(content_type)?;
+    }
+    let validation = ctx.field_validation()?;
     let dry_run = ctx.dry_run()?;
     let body = ctx.json_body()?;
+    let warnings = validation.check(&ctx.resource, &body)?;
     let r = &ctx.request;
     let name = meta_str(&body, "name");
     if name.is_empty() {
@@ -45,5 +50,8 @@ pub async fn update(ctx: &Ctx) -> HandlerResult {
             |_old| Ok(body.clone()),
         )
         .await?;
-    Ok(json(StatusCode::OK, &outcome.into_object()))
+    Ok(add_warnings(
+        json(StatusCode::OK, &outcome.into_object()),
+        &warnings,
+    ))
 }

@@ -7,10 +7,27 @@ use kube_core::selector::field::{FieldSelector, Operator, Term};
 use kube_core::status::StatusError;
 use tokio::sync::mpsc;
 
+use super::get::TablePrinter;
 use super::{Ctx, HandlerResult};
-use crate::server::negotiate::accept_json;
+use crate::server::negotiate::{ReadAs, read_as};
 use crate::server::response::{APPLICATION_JSON, ResponseBody};
-use crate::server::storage::watch::WatchOptions;
+use crate::server::storage::watch::{ApiEvent, EventType, WatchOptions};
+
+/// Replaces an added, modified or deleted event's object with its one-row Table; only the
+/// first Table carries the column definitions (upstream's watch does the same).
+fn as_table(printer: &TablePrinter, event: &mut ApiEvent, headers: &mut bool) {
+    if !matches!(
+        event.event_type,
+        EventType::Added | EventType::Modified | EventType::Deleted
+    ) {
+        return;
+    }
+    let table = printer.table(std::slice::from_ref(&event.object), *headers);
+    *headers = false;
+    if let Ok(table) = serde_json::to_value(&table) {
+        event.object = table;
+    }
+}
 
 /// How many events may wait unsent before the watch stops reading from the store.
 const WATCH_BUFFER: usize = 64;
@@ -18,7 +35,10 @@ const WATCH_BUFFER: usize = 64;
 /// Opens the watch and streams its events until the timeout, the client leaving, the watch
 /// ending, or the server shutting down.
 pub async fn watch(ctx: &Ctx) -> HandlerResult {
-    accept_json(ctx.header(header::ACCEPT))?;
+    let read = read_as(ctx.header(header::ACCEPT))?;
+    let printer = (read == ReadAs::Table)
+        .then(|| TablePrinter::new(ctx))
+        .transpose()?;
     let (labels, mut fields) = ctx.selectors()?;
     if !ctx.request.name.is_empty() {
         let mut terms = fields.terms().to_vec();
@@ -67,12 +87,16 @@ pub async fn watch(ctx: &Ctx) -> HandlerResult {
     let (tx, rx) = mpsc::channel(WATCH_BUFFER);
     let mut shutdown = ctx.state.shutdown.subscribe();
     tokio::spawn(async move {
+        let mut headers = true;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 event = events.next() => {
-                    let Some(event) = event else { break };
+                    let Some(mut event) = event else { break };
+                    if let Some(printer) = &printer {
+                        as_table(printer, &mut event, &mut headers);
+                    }
                     if tx.send(event.to_line()).await.is_err() {
                         break;
                     }

@@ -2,7 +2,7 @@
 
 use kube_core::registry::ResourceInfo;
 use kube_core::status::StatusError;
-use kube_core::validation::{ErrorList, validate_object_meta};
+use kube_core::validation::ErrorList;
 use serde_json::Value;
 
 use super::meta::{self, meta_str, remove_meta, set_meta};
@@ -53,7 +53,7 @@ impl Storage {
         ] {
             remove_meta(&mut obj, field);
         }
-        self.strategy.prepare_for_create(info, &mut obj);
+        self.strategy.prepare_for_create(info, &mut obj)?;
 
         let generate = meta_str(&obj, "name").is_empty();
         let prefix = meta_str(&obj, "generateName").to_owned();
@@ -62,9 +62,8 @@ impl Storage {
         }
         let name = meta_str(&obj, "name").to_owned();
 
-        let typed = meta::object_meta(&obj)?;
-        let mut errs = validate_object_meta(&typed, info.namespaced, self.strategy.name_rule(info));
-        errs.append(self.strategy.validate(info, &obj));
+        meta::object_meta(&obj)?;
+        let errs = self.strategy.validate(info, &obj);
         if !errs.is_empty() {
             return Err(invalid(info, &name, &errs));
         }

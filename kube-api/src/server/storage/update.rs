@@ -4,7 +4,6 @@
 
 use kube_core::registry::ResourceInfo;
 use kube_core::status::StatusError;
-use kube_core::validation::validate_object_meta_update;
 use serde_json::Value;
 
 use super::create::{invalid, namespace_mismatch};
@@ -118,7 +117,7 @@ impl Storage {
             "resourceVersion",
             meta_str(old, "resourceVersion"),
         );
-        self.strategy.prepare_for_update(info, &mut new, old);
+        self.strategy.prepare_for_update(info, &mut new, old)?;
         if meta::spec_part(&new) != meta::spec_part(old) {
             let generation = meta::metadata(old)
                 .and_then(|m| m.get("generation"))
@@ -127,9 +126,8 @@ impl Storage {
             set_meta(&mut new, "generation", generation + 1);
         }
 
-        let mut errs =
-            validate_object_meta_update(&meta::object_meta(&new)?, &meta::object_meta(old)?);
-        errs.append(self.strategy.validate_update(info, &new, old));
+        meta::object_meta(&new)?;
+        let errs = self.strategy.validate_update(info, &new, old);
         if !errs.is_empty() {
             return Err(invalid(info, &name, &errs));
         }
