@@ -1,13 +1,16 @@
 //! The Kubernetes REST API.
 //!
-//! This crate will hold both halves of the API, each behind a cargo feature:
-//! - `server`: discovery, CRUD, watch and the watch cache, admission, authentication and RBAC,
-//!   served on hyper + tower over any [`kube_store::Store`];
-//! - `client`: what client-go is upstream: typed and dynamic clients over HTTP or in-process,
-//!   kubeconfig, reflector, informers, work queue, leader election and the event recorder, plus an
-//!   in-process test server for `cargo test`.
+//! Both halves of the API, each behind a cargo feature:
+//! - `server` (default): the API server on hyper + tower over any `kube_store::Store`:
+//!   discovery, OpenAPI, CRUD, list, watch, patch, server-side printing; admission,
+//!   authentication and RBAC come with the security work;
+//! - `client`: what client-go is upstream. Today the work queue; typed and dynamic clients,
+//!   kubeconfig, reflector, informers, leader election, the event recorder and the in-process
+//!   test server come next. It pulls in no server code.
 //!
 //! It builds on [`kube_core`] for the object model.
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "server")]
 pub mod server;

@@ -2,13 +2,24 @@
 
 mod common;
 
-use common::{TestServer, name_of, rv_of};
+use common::{TestServer, name_of, on_every_store, rv_of};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test]
-async fn system_namespaces_exist_and_are_active() {
-    let s = TestServer::new().await;
+on_every_store!(
+    system_namespaces_exist_and_are_active,
+    pod_lifecycle,
+    deployments_and_configmaps,
+    request_errors,
+    namespace_checks_and_termination,
+    finalizers_keep_an_object_until_removed,
+    propagation_policies_and_preconditions,
+    bound_pods_are_deleted_gracefully,
+    generate_name_and_dry_run,
+    concurrent_updates_at_one_resource_version,
+);
+
+async fn system_namespaces_exist_and_are_active(s: TestServer) {
     let (code, list) = s.get("/api/v1/namespaces").await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(list["kind"], "NamespaceList");
@@ -27,9 +38,7 @@ async fn system_namespaces_exist_and_are_active() {
     s.server.ensure_system_namespaces().await.unwrap();
 }
 
-#[tokio::test]
-async fn pod_lifecycle() {
-    let s = TestServer::new().await;
+async fn pod_lifecycle(s: TestServer) {
     let pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "web", "labels": {"app": "web"}},
@@ -107,9 +116,7 @@ async fn pod_lifecycle() {
     assert_eq!(gone["message"], "pods \"web\" not found");
 }
 
-#[tokio::test]
-async fn deployments_and_configmaps() {
-    let s = TestServer::new().await;
+async fn deployments_and_configmaps(s: TestServer) {
     let deploy = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "d"},
@@ -171,9 +178,7 @@ async fn deployments_and_configmaps() {
     assert_eq!(rv_of(&same), rv_of(&up));
 }
 
-#[tokio::test]
-async fn request_errors() {
-    let s = TestServer::new().await;
+async fn request_errors(s: TestServer) {
     let (code, body) = s.get("/api/v1/namespaces/default/nothings").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(body["kind"], "Status");
@@ -233,9 +238,7 @@ async fn request_errors() {
     }
 }
 
-#[tokio::test]
-async fn namespace_checks_and_termination() {
-    let s = TestServer::new().await;
+async fn namespace_checks_and_termination(s: TestServer) {
     let (code, body) = s
         .post(
             "/api/v1/namespaces/missing/configmaps",
@@ -279,9 +282,7 @@ async fn namespace_checks_and_termination() {
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn finalizers_keep_an_object_until_removed() {
-    let s = TestServer::new().await;
+async fn finalizers_keep_an_object_until_removed(s: TestServer) {
     let (code, _) = s
         .post(
             "/api/v1/namespaces/default/configmaps",
@@ -316,9 +317,7 @@ async fn finalizers_keep_an_object_until_removed() {
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn propagation_policies_and_preconditions() {
-    let s = TestServer::new().await;
+async fn propagation_policies_and_preconditions(s: TestServer) {
     s.configmap("default", "o", json!({})).await;
     let (code, body) = s
         .call(
@@ -359,9 +358,7 @@ async fn propagation_policies_and_preconditions() {
     );
 }
 
-#[tokio::test]
-async fn bound_pods_are_deleted_gracefully() {
-    let s = TestServer::new().await;
+async fn bound_pods_are_deleted_gracefully(s: TestServer) {
     let (code, _) = s
         .post(
             "/api/v1/namespaces/default/pods",
@@ -383,9 +380,7 @@ async fn bound_pods_are_deleted_gracefully() {
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn generate_name_and_dry_run() {
-    let s = TestServer::new().await;
+async fn generate_name_and_dry_run(s: TestServer) {
     let (code, a) = s
         .post(
             "/api/v1/namespaces/default/configmaps",
@@ -432,9 +427,8 @@ async fn generate_name_and_dry_run() {
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_updates_at_one_resource_version() {
-    let s = std::sync::Arc::new(TestServer::new().await);
+async fn concurrent_updates_at_one_resource_version(s: TestServer) {
+    let s = std::sync::Arc::new(s);
     let cm = s.configmap("default", "race", json!({})).await;
     let mut tasks = Vec::new();
     for i in 0..50 {

@@ -129,10 +129,11 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_prints_server_side_tables() {
-    if !kubectl_installed() {
-        eprintln!("kubectl is not installed (scripts/setup installs it); skipping");
-        return;
-    }
+    // Never skipped: a missing kubectl fails the test.
+    assert!(
+        kubectl_installed(),
+        "kubectl is not installed: run scripts/setup"
+    );
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

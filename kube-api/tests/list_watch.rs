@@ -2,10 +2,23 @@
 
 mod common;
 
-use common::{TestServer, name_of, rv_of};
+use common::{TestServer, name_of, on_every_store, rv_of};
+use std::time::Duration;
+
 use http::{Method, StatusCode};
+use kube_api::server::Config;
 use kube_store::Store;
 use serde_json::json;
+
+on_every_store!(
+    label_and_field_selectors,
+    watch_orders_events_and_resumes,
+    watch_applies_selectors_to_old_and_new,
+    send_initial_events_ends_with_a_bookmark,
+    delete_collection_with_selector,
+    ; isolated: paging_with_continue_across_writes, resource_version_rules, watch_after_compaction_is_410
+    ; paused: watch_sends_periodic_bookmarks_and_times_out
+);
 
 fn names(list: &serde_json::Value) -> Vec<String> {
     list["items"]
@@ -16,9 +29,7 @@ fn names(list: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn label_and_field_selectors() {
-    let s = TestServer::new().await;
+async fn label_and_field_selectors(s: TestServer) {
     s.configmap("default", "a", json!({"app": "web", "tier": "front"}))
         .await;
     s.configmap("default", "b", json!({"app": "web"})).await;
@@ -63,9 +74,7 @@ async fn label_and_field_selectors() {
     assert_eq!(names(&list), ["p1", "p2"]);
 }
 
-#[tokio::test]
-async fn paging_with_continue_across_writes() {
-    let s = TestServer::new().await;
+async fn paging_with_continue_across_writes(s: TestServer) {
     for i in 0..7 {
         s.configmap(
             "default",
@@ -131,9 +140,7 @@ async fn paging_with_continue_across_writes() {
     assert_eq!(body["reason"], "Expired");
 }
 
-#[tokio::test]
-async fn resource_version_rules() {
-    let s = TestServer::new().await;
+async fn resource_version_rules(s: TestServer) {
     let a = s.configmap("default", "a", json!({})).await;
     let rv_a = rv_of(&a);
     s.configmap("default", "b", json!({})).await;
@@ -168,9 +175,7 @@ async fn resource_version_rules() {
     assert_eq!(code, StatusCode::GONE);
 }
 
-#[tokio::test]
-async fn watch_orders_events_and_resumes() {
-    let s = TestServer::new().await;
+async fn watch_orders_events_and_resumes(s: TestServer) {
     let a = s.configmap("default", "a", json!({})).await;
     let mut w = s
         .watch("/api/v1/namespaces/default/configmaps?watch=true")
@@ -211,9 +216,7 @@ async fn watch_orders_events_and_resumes() {
     assert_eq!((t.as_str(), name_of(&obj)), ("DELETED", "b"));
 }
 
-#[tokio::test]
-async fn watch_applies_selectors_to_old_and_new() {
-    let s = TestServer::new().await;
+async fn watch_applies_selectors_to_old_and_new(s: TestServer) {
     let a = s.configmap("default", "a", json!({"app": "web"})).await;
     let rv = rv_of(&a);
     let mut w = s
@@ -234,9 +237,7 @@ async fn watch_applies_selectors_to_old_and_new() {
     assert_eq!(t, "ADDED");
 }
 
-#[tokio::test]
-async fn watch_after_compaction_is_410() {
-    let s = TestServer::new().await;
+async fn watch_after_compaction_is_410(s: TestServer) {
     let a = s.configmap("default", "a", json!({})).await;
     s.configmap("default", "b", json!({})).await;
     s.configmap("default", "c", json!({})).await;
@@ -261,9 +262,7 @@ async fn watch_after_compaction_is_410() {
     assert!(w.next().await.is_none());
 }
 
-#[tokio::test]
-async fn send_initial_events_ends_with_a_bookmark() {
-    let s = TestServer::new().await;
+async fn send_initial_events_ends_with_a_bookmark(s: TestServer) {
     s.configmap("default", "a", json!({})).await;
     s.configmap("default", "b", json!({})).await;
     let (code, _) = s
@@ -284,20 +283,24 @@ async fn send_initial_events_ends_with_a_bookmark() {
     assert_eq!(mark["kind"], "ConfigMap");
 }
 
-#[tokio::test(start_paused = true)]
-async fn watch_sends_periodic_bookmarks_and_times_out() {
-    let s = TestServer::new().await;
+async fn watch_sends_periodic_bookmarks_and_times_out(s: TestServer) {
+    // Short timers: this case runs in real time on etcd.
+    let config = Config {
+        bookmark_interval: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let s = TestServer::with_config(s.kind, config).await;
     let a = s.configmap("default", "a", json!({})).await;
     let mut w = s
         .watch(&format!(
-            "/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=200&resourceVersion={}",
+            "/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion={}",
             rv_of(&a)
         ))
         .await;
     let (t, mark) = w.next().await.unwrap();
     assert_eq!(t, "BOOKMARK");
     assert!(rv_of(&mark).parse::<i64>().unwrap() >= rv_of(&a).parse::<i64>().unwrap());
-    // The stream ends at the timeout (the paused clock jumps ahead).
+    // The stream ends at the timeout.
     let mut events = 0;
     while w.next().await.is_some() {
         events += 1;
@@ -305,9 +308,7 @@ async fn watch_sends_periodic_bookmarks_and_times_out() {
     assert!(events >= 1);
 }
 
-#[tokio::test]
-async fn delete_collection_with_selector() {
-    let s = TestServer::new().await;
+async fn delete_collection_with_selector(s: TestServer) {
     s.configmap("default", "a", json!({"x": "1"})).await;
     s.configmap("default", "b", json!({"x": "2"})).await;
     let (code, body) = s

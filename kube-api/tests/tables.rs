@@ -10,10 +10,9 @@ use common::TestServer;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube_api::server::Config;
 use kube_api::server::clock::FixedClock;
 use kube_api::server::response::ResponseBody;
-use kube_api::server::{ApiServer, Config};
-use kube_store::{MemoryStore, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -25,14 +24,12 @@ async fn server() -> (TestServer, Arc<FixedClock>) {
     let clock = Arc::new(FixedClock::new(
         Timestamp::from_second(1_700_000_000).unwrap(),
     ));
-    let store = MemoryStore::new();
     let config = Config {
         clock: clock.clone(),
         ..Config::default()
     };
-    let server = ApiServer::new(Arc::new(store.clone()) as Arc<dyn Store>, config);
-    server.ensure_system_namespaces().await.unwrap();
-    (TestServer { server, store }, clock)
+    let server = TestServer::with_config(common::StoreKind::Memory, config).await;
+    (server, clock)
 }
 
 async fn get_as(s: &TestServer, path: &str, accept: &str) -> (StatusCode, Value) {

@@ -40,7 +40,9 @@ use handler::Ctx;
 use openapi::OpenApi;
 use request::{RequestInfo, parse_query};
 use response::ResponseBody;
-use storage::{DefaultStrategy, Storage, StoreSource, Strategy};
+use storage::{
+    DefaultStrategy, ListWatchSource, Storage, StoreSource, Strategy, WatchCache, WatchCacheConfig,
+};
 
 /// The largest request body the server reads (upstream's 3 MiB).
 pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -55,8 +57,8 @@ pub enum Error {
     /// Accepting a connection failed.
     #[error("accepting a connection failed")]
     Accept(#[source] std::io::Error),
-    /// Creating the system namespaces at start failed.
-    #[error("creating the system namespaces failed")]
+    /// Creating the system namespaces or the `kubernetes` service at start failed.
+    #[error("creating the system namespaces or the kubernetes service failed")]
     Bootstrap(#[source] StatusError),
 }
 
@@ -75,7 +77,18 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// How long a watch without `timeoutSeconds` runs.
     pub watch_timeout: Duration,
+    /// Serve lists and watches from a watch cache with these settings; `None` reads them
+    /// straight from the store.
+    pub watch_cache: Option<WatchCacheConfig>,
+    /// The range service cluster IPs are allocated from; its first address is the
+    /// `kubernetes` service's.
+    pub service_cidr: storage::allocator::Ipv4Cidr,
+    /// The range service node ports are allocated from.
+    pub node_port_range: std::ops::RangeInclusive<u16>,
 }
+
+/// Upstream's default node port range.
+pub const DEFAULT_NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
 
 impl Default for Config {
     fn default() -> Self {
@@ -86,6 +99,9 @@ impl Default for Config {
             max_body_bytes: MAX_REQUEST_BODY_BYTES,
             bookmark_interval: Duration::from_secs(60),
             watch_timeout: Duration::from_secs(30 * 60),
+            watch_cache: Some(WatchCacheConfig::default()),
+            service_cidr: storage::allocator::Ipv4Cidr::default(),
+            node_port_range: DEFAULT_NODE_PORT_RANGE,
         }
     }
 }
@@ -97,6 +113,9 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("bookmark_interval", &self.bookmark_interval)
             .field("watch_timeout", &self.watch_timeout)
+            .field("watch_cache", &self.watch_cache)
+            .field("service_cidr", &self.service_cidr)
+            .field("node_port_range", &self.node_port_range)
             .finish_non_exhaustive()
     }
 }
@@ -133,13 +152,22 @@ pub struct ApiServer {
 impl ApiServer {
     /// A server over `store`.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let source = Arc::new(StoreSource(Arc::clone(&store)));
+        let source: Arc<dyn ListWatchSource> = match &config.watch_cache {
+            Some(cache) => Arc::new(WatchCache::new(Arc::clone(&store), cache.clone())),
+            None => Arc::new(StoreSource(Arc::clone(&store))),
+        };
+        let allocator = storage::allocator::ServiceAllocator::new(
+            Arc::clone(&store),
+            config.service_cidr,
+            config.node_port_range.clone(),
+        );
         let storage = Storage::new(
             store,
             source,
             Arc::clone(&config.clock),
             Arc::clone(&config.strategy),
-        );
+        )
+        .with_allocator(allocator);
         let (shutdown, _) = watch::channel(false);
         Self {
             state: Arc::new(ServerState {
@@ -183,6 +211,55 @@ impl ApiServer {
         Ok(())
     }
 
+    /// Creates the `kubernetes` service in `default` if it does not exist: the first address of
+    /// the service range, port 443 to the server's `port`.
+    pub async fn ensure_kubernetes_service(&self, port: u16) -> Result<(), StatusError> {
+        let Some(info) =
+            self.state
+                .config
+                .registry
+                .get_arc(&kube_core::gvk::GroupVersionResource::new(
+                    "", "v1", "services",
+                ))
+        else {
+            return Ok(());
+        };
+        let Some(ip) = self.state.config.service_cidr.nth(0) else {
+            return Ok(());
+        };
+        // Its address is held once it exists: a second create would fail on the address.
+        match self.state.storage.get(&info, "default", "kubernetes").await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == 404 => {}
+            Err(e) => return Err(e),
+        }
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": ip.to_string(),
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+                "sessionAffinity": "None",
+            },
+        });
+        match self
+            .state
+            .storage
+            .create(&info, "default", obj, false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_already_exists() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Ends every open watch; requests after this still work.
     pub fn shutdown_watches(&self) {
         self.state.shutdown.send_replace(true);
@@ -201,6 +278,10 @@ impl ApiServer {
         use hyper_util::service::TowerToHyperService;
 
         self.ensure_system_namespaces()
+            .await
+            .map_err(Error::Bootstrap)?;
+        let port = listener.local_addr().map_err(Error::Accept)?.port();
+        self.ensure_kubernetes_service(port)
             .await
             .map_err(Error::Bootstrap)?;
         let builder = Builder::new(TokioExecutor::new());
@@ -286,10 +367,12 @@ impl ApiServer {
             return response::error(&response::path_not_found());
         }
         if !info.subresource.is_empty() {
-            let served = matches!(info.subresource.as_str(), "status" | "finalize")
-                && resource
-                    .subresource(&info.subresource)
-                    .is_some_and(|s| s.verbs.contains(&info.verb));
+            let served = matches!(
+                info.subresource.as_str(),
+                "status" | "finalize" | "scale" | "binding" | "eviction"
+            ) && resource
+                .subresource(&info.subresource)
+                .is_some_and(|s| s.verbs.contains(&info.verb));
             if !served {
                 return response::error(&response::path_not_found());
             }
@@ -300,7 +383,11 @@ impl ApiServer {
                 info.verb.as_str(),
             ));
         }
-        if !resource.stored {
+        let legacy_binding = info.group.is_empty()
+            && info.resource == "bindings"
+            && info.subresource.is_empty()
+            && info.verb == Verb::Create;
+        if !resource.stored && !legacy_binding {
             return response::error(&StatusError::method_not_supported(
                 &resource.group,
                 &resource.plural,
@@ -315,17 +402,28 @@ impl ApiServer {
             headers,
             body,
         };
-        let result = match ctx.request.verb {
-            Verb::Get => handler::get::get(&ctx).await,
-            Verb::List => handler::list::list(&ctx).await,
-            Verb::Watch => handler::watch::watch(&ctx).await,
-            Verb::Create => handler::create::create(&ctx).await,
-            Verb::Update => handler::update::update(&ctx).await,
-            Verb::Patch => handler::patch::patch(&ctx).await,
-            Verb::Delete => handler::delete::delete(&ctx).await,
-            Verb::DeleteCollection => handler::delete::delete_collection(&ctx).await,
+        let result = match (ctx.request.subresource.as_str(), ctx.request.verb) {
+            ("scale", _) => handler::scale::scale(&ctx).await,
+            ("binding", _) => handler::binding::bind(&ctx).await,
+            ("eviction", _) => handler::eviction::evict(&ctx).await,
+            _ if legacy_binding => handler::binding::bind(&ctx).await,
+            _ => self.dispatch(&ctx).await,
         };
         result.unwrap_or_else(|e| response::error(&e))
+    }
+
+    /// Runs the handler of the request's verb.
+    async fn dispatch(&self, ctx: &Ctx) -> handler::HandlerResult {
+        match ctx.request.verb {
+            Verb::Get => handler::get::get(ctx).await,
+            Verb::List => handler::list::list(ctx).await,
+            Verb::Watch => handler::watch::watch(ctx).await,
+            Verb::Create => handler::create::create(ctx).await,
+            Verb::Update => handler::update::update(ctx).await,
+            Verb::Patch => handler::patch::patch(ctx).await,
+            Verb::Delete => handler::delete::delete(ctx).await,
+            Verb::DeleteCollection => handler::delete::delete_collection(ctx).await,
+        }
     }
 
     /// Health checks, discovery and OpenAPI documents.

@@ -1,6 +1,10 @@
-//! An in-process API server on a MemoryStore, and helpers to call it.
+//! An in-process API server over any store, and helpers to call it.
+//!
+//! [`TestServer::new`] runs on a MemoryStore; [`TestServer::on`] on a chosen [`StoreKind`];
+//! [`on_every_store!`] generates one test per store from one async fn taking a [`TestServer`].
 #![allow(dead_code)]
 
+use std::any::Any;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -8,21 +12,125 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use kube_api::server::response::ResponseBody;
 use kube_api::server::{ApiServer, Config};
-use kube_store::{MemoryStore, Store};
+use kube_store::test_util::etcd::{EtcdServer, shared_store};
+use kube_store::{EmbeddedStore, MemoryStore, Store};
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// The store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A MemoryStore.
+    Memory,
+    /// An EmbeddedStore in a temporary directory.
+    Embedded,
+    /// A key prefix of the etcd the test run shares.
+    Etcd,
+    /// A private etcd, for tests that compact.
+    PrivateEtcd,
+}
+
+/// Generates, for each named `async fn case(s: TestServer)` of the calling file, one test per
+/// store: `memory::case`, `embedded::case` and `etcd::case`. Cases listed after `isolated:`
+/// compact the store, so on etcd they get a private etcd rather than a prefix of the shared one.
+/// Cases listed after `paused:` run under a paused clock on memory and embedded stores (and in
+/// real time on etcd, whose client needs it), so they must keep their timers short.
+#[allow(unused_macros)]
+macro_rules! on_every_store {
+    ($($case:ident),* $(,)? $(; isolated: $($iso:ident),* $(,)?)? $(; paused: $($paused:ident),* $(,)?)?) => {
+        crate::common::on_every_store!(@store memory, Memory, Memory, Memory;
+            $($case),*; $($($iso),*)?; $($($paused),*)?);
+        crate::common::on_every_store!(@store embedded, Embedded, Embedded, Embedded;
+            $($case),*; $($($iso),*)?; $($($paused),*)?);
+        crate::common::on_every_store!(@store etcd, Etcd, PrivateEtcd, Etcd;
+            $($case),*; $($($iso),*)?; $($($paused),*)?);
+    };
+    (@store $module:ident, $kind:ident, $isolated:ident, $paused_kind:ident;
+        $($case:ident),*; $($iso:ident),*; $($paused:ident),*) => {
+        mod $module {
+            use super::common::{StoreKind, TestServer};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(TestServer::on(StoreKind::$kind).await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $iso() {
+                    super::$iso(TestServer::on(StoreKind::$isolated).await).await;
+                }
+            )*
+            $(
+                crate::common::on_every_store!(@paused $paused_kind, $paused);
+            )*
+        }
+    };
+    (@paused Etcd, $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            super::$case(TestServer::on(StoreKind::Etcd).await).await;
+        }
+    };
+    (@paused $kind:ident, $case:ident) => {
+        #[tokio::test(start_paused = true)]
+        async fn $case() {
+            super::$case(TestServer::on(StoreKind::$kind).await).await;
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use on_every_store;
+
 pub struct TestServer {
     pub server: ApiServer,
-    pub store: MemoryStore,
+    pub store: Arc<dyn Store>,
+    pub kind: StoreKind,
+    /// What must live as long as the server: a temporary directory or an etcd process.
+    _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl TestServer {
+    /// A server on a fresh MemoryStore.
     pub async fn new() -> Self {
-        let store = MemoryStore::new();
-        let server = ApiServer::new(Arc::new(store.clone()) as Arc<dyn Store>, Config::default());
+        Self::on(StoreKind::Memory).await
+    }
+
+    /// A server on a fresh store of `kind`, with the default settings.
+    pub async fn on(kind: StoreKind) -> Self {
+        Self::with_config(kind, Config::default()).await
+    }
+
+    /// A server on a fresh store of `kind` with `config`.
+    pub async fn with_config(kind: StoreKind, config: Config) -> Self {
+        let (store, guard): (Arc<dyn Store>, Option<Box<dyn Any + Send + Sync>>) = match kind {
+            StoreKind::Memory => (Arc::new(MemoryStore::new()), None),
+            StoreKind::Embedded => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let store = EmbeddedStore::open(dir.path(), Default::default())
+                    .await
+                    .expect("the embedded store opens in an empty directory");
+                (Arc::new(store), Some(Box::new(dir)))
+            }
+            StoreKind::Etcd => (
+                Arc::new(shared_store().await.expect("the shared test etcd")),
+                None,
+            ),
+            StoreKind::PrivateEtcd => {
+                let etcd = EtcdServer::start().await.expect("a private etcd");
+                let store = etcd.store().await.expect("a store on the private etcd");
+                (Arc::new(store), Some(Box::new(etcd)))
+            }
+        };
+        let server = ApiServer::new(Arc::clone(&store), config);
         server.ensure_system_namespaces().await.unwrap();
-        Self { server, store }
+        Self {
+            server,
+            store,
+            kind,
+            _guard: guard,
+        }
     }
 
     pub async fn raw(

@@ -16,11 +16,14 @@ use super::request::RequestInfo;
 use super::response::ResponseBody;
 use super::storage::{self, Storage};
 
+pub mod binding;
 pub mod create;
 pub mod delete;
+pub mod eviction;
 pub mod get;
 pub mod list;
 pub mod patch;
+pub mod scale;
 pub mod update;
 pub mod watch;
 

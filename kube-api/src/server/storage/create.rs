@@ -74,7 +74,28 @@ impl Storage {
         if dry_run {
             return Ok(obj);
         }
+        let allocator = self.allocator.as_ref().filter(|_| is_service(info));
+        let Some(allocator) = allocator else {
+            return self.insert(info, namespace, obj, generate, &prefix).await;
+        };
+        allocator.allocate(&mut obj).await?;
+        let allocated = obj.clone();
+        let result = self.insert(info, namespace, obj, generate, &prefix).await;
+        if result.is_err() {
+            allocator.release(&allocated).await;
+        }
+        result
+    }
 
+    /// Writes a new object, drawing another generated name when one is taken.
+    async fn insert(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        mut obj: Value,
+        generate: bool,
+        prefix: &str,
+    ) -> Result<Value, StatusError> {
         for _ in 0..GENERATE_NAME_ATTEMPTS {
             let name = meta_str(&obj, "name").to_owned();
             let key = key::object_key(info, namespace, &name);
@@ -83,7 +104,10 @@ impl Storage {
                     set_meta(&mut obj, "resourceVersion", revision.to_string());
                     return Ok(obj);
                 }
-                Err(kube_store::Error::AlreadyExists { .. }) if generate && !prefix.is_empty() => {
+                // A generated name of a service is drawn once: its allocations name it.
+                Err(kube_store::Error::AlreadyExists { .. })
+                    if generate && !prefix.is_empty() && !is_service(info) =>
+                {
                     set_meta(&mut obj, "name", format!("{prefix}{}", random_suffix()));
                 }
                 Err(e) => return Err(store_error(e, info, &name)),
@@ -126,6 +150,11 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// Whether `info` is the core services resource, whose creates allocate addresses.
+pub(super) fn is_service(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.plural == "services"
 }
 
 /// 400 when the body names another apiVersion or kind than the URL.

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use crate::server::clock::Clock;
 
+pub mod allocator;
+pub mod cache;
 mod create;
 mod delete;
 pub mod key;
@@ -26,15 +28,18 @@ pub mod token;
 mod update;
 pub mod watch;
 
+pub use cache::{WatchCache, WatchCacheConfig};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 pub use list::{ListOptions, ListResult, RvMatch};
 pub use source::{ListWatchSource, StoreSource};
 pub use strategy::{DefaultStrategy, Strategy};
 pub use update::UpdateOutcome;
 
-/// How many times a read-modify-write is retried on a conflict with a concurrent writer
-/// before the request fails with 409 (upstream's GuaranteedUpdate retries the same way).
-pub const MAX_UPDATE_ATTEMPTS: usize = 16;
+/// How many times a read-modify-write is tried on conflicts with concurrent writers before the
+/// request fails with 409. Each retry starts from the value the conflict returned, so a failure
+/// means this many other writes landed during the request. Upstream's GuaranteedUpdate has no
+/// cap; this bound only keeps a request from running on under extreme contention.
+pub const MAX_UPDATE_ATTEMPTS: usize = 64;
 
 /// The generic storage of every resource.
 #[derive(Clone)]
@@ -43,6 +48,7 @@ pub struct Storage {
     source: Arc<dyn ListWatchSource>,
     clock: Arc<dyn Clock>,
     strategy: Arc<dyn Strategy>,
+    allocator: Option<allocator::ServiceAllocator>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -64,7 +70,14 @@ impl Storage {
             source,
             clock,
             strategy,
+            allocator: None,
         }
+    }
+
+    /// This storage, allocating cluster IPs and node ports of services with `allocator`.
+    pub fn with_allocator(mut self, allocator: allocator::ServiceAllocator) -> Self {
+        self.allocator = Some(allocator);
+        self
     }
 
     /// The store under this storage.

@@ -184,10 +184,9 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), St
                 spec.insert("finalizers".to_owned(), Value::Array(list));
             }
         }
-        ("", "services") => {
-            // Cluster IP and node port allocation plug in here; until then a service keeps
-            // the addresses its body asks for.
-        }
+        // Cluster IPs and node ports are allocated by the storage (see `allocator`) once the
+        // service is validated.
+        ("", "services") => {}
         ("", "persistentvolumes") | ("", "persistentvolumeclaims") => {
             map.insert("status".to_owned(), json!({"phase": "Pending"}));
         }

@@ -184,7 +184,14 @@ impl Storage {
                     }
                 }
                 Change::Delete(obj) => match self.store.delete(&key, Some(kv.mod_revision)).await {
-                    Ok(_) => return Ok(UpdateOutcome::Deleted(obj)),
+                    Ok(_) => {
+                        if let Some(allocator) = &self.allocator
+                            && super::create::is_service(info)
+                        {
+                            allocator.release(&old).await;
+                        }
+                        return Ok(UpdateOutcome::Deleted(obj));
+                    }
                     Err(e) => e,
                 },
             };

@@ -1,0 +1,7 @@
+//! The client runtime: what client-go is upstream.
+//!
+//! Clients, the reflector, informers, the work queue and leader election live here, behind the
+//! `client` feature; none of it depends on the server half of the crate. Controllers start with
+//! [`workqueue::RateLimitingQueue`].
+
+pub mod workqueue;

@@ -1,0 +1,232 @@
+//! The `scale` subresource of deployments, replica sets, stateful sets and replication
+//! controllers: an autoscaling/v1 Scale read from, and written to, the parent's
+//! `spec.replicas`.
+
+use http::{StatusCode, header};
+use kube_core::patch::{self, PatchType};
+use kube_core::registry::{ResourceInfo, Verb};
+use kube_core::status::{Reason, StatusError};
+use kube_core::validation::{ErrorList, FieldError, Path};
+use serde_json::{Value, json};
+
+use super::{Ctx, HandlerResult};
+use crate::server::negotiate::{accept_json, patch_type};
+use crate::server::response::json;
+use crate::server::storage::meta::meta_str;
+
+/// GET, PUT or PATCH of `<parent>/scale`.
+pub async fn scale(ctx: &Ctx) -> HandlerResult {
+    accept_json(ctx.header(header::ACCEPT))?;
+    let r = &ctx.request;
+    let info = &ctx.resource;
+    match r.verb {
+        Verb::Get => {
+            let parent = ctx.storage().get(info, &r.namespace, &r.name).await?;
+            Ok(json(StatusCode::OK, &to_scale(&parent)))
+        }
+        Verb::Update | Verb::Patch => {
+            let dry_run = ctx.dry_run()?;
+            let change = if r.verb == Verb::Update {
+                ScaleChange::Replace(body(ctx)?)
+            } else {
+                let kind = patch_type(ctx.header(header::CONTENT_TYPE))?;
+                if kind == PatchType::Apply {
+                    return Err(StatusError::unsupported_media_type(&[
+                        PatchType::Json.content_type(),
+                        PatchType::Merge.content_type(),
+                        PatchType::StrategicMerge.content_type(),
+                    ]));
+                }
+                ScaleChange::Patch(kind, ctx.json_body()?)
+            };
+            let outcome = ctx
+                .storage()
+                .update(info, &r.namespace, &r.name, "", dry_run, |old| {
+                    apply(info, old, &change)
+                })
+                .await?;
+            Ok(json(StatusCode::OK, &to_scale(&outcome.into_object())))
+        }
+        _ => Err(StatusError::method_not_supported(
+            &info.group,
+            &format!("{}/scale", info.plural),
+            r.verb.as_str(),
+        )),
+    }
+}
+
+/// What a write asks of the Scale.
+enum ScaleChange {
+    /// A whole new Scale (PUT).
+    Replace(Value),
+    /// A patch of the current Scale.
+    Patch(PatchType, Value),
+}
+
+/// The request body as a Scale (protobuf bodies decode as autoscaling/v1 Scale).
+fn body(ctx: &Ctx) -> Result<Value, StatusError> {
+    if crate::server::protobuf::is_protobuf(ctx.header(header::CONTENT_TYPE)) {
+        return Ok(crate::server::protobuf::decode(
+            &ctx.body,
+            Some(("autoscaling/v1", "Scale")),
+        )?);
+    }
+    ctx.json_body()
+}
+
+/// The parent with the replicas of the Scale the change makes of `old`'s; 409 on a stale
+/// resourceVersion, 422 on a negative or non-integer replica count.
+fn apply(info: &ResourceInfo, old: &Value, change: &ScaleChange) -> Result<Value, StatusError> {
+    let current = to_scale(old);
+    let wanted = match change {
+        ScaleChange::Replace(scale) => scale.clone(),
+        ScaleChange::Patch(kind, body) => {
+            // A Scale has no lists, so its strategic merge patch is a merge patch.
+            let kind = match kind {
+                PatchType::StrategicMerge => PatchType::Merge,
+                other => *other,
+            };
+            patch::apply(kind, &current, body, None)
+                .map_err(|e| StatusError::new(422, Reason::Invalid, e.to_string(), None))?
+        }
+    };
+    let name = meta_str(old, "name");
+    if meta_str(&wanted, "name") != name {
+        return Err(StatusError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta_str(&wanted, "name")
+        )));
+    }
+    let rv = meta_str(&wanted, "resourceVersion");
+    if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
+        return Err(StatusError::conflict(&info.group, &info.plural, name));
+    }
+    let path = Path::new("spec").child("replicas");
+    let value = wanted
+        .pointer("/spec/replicas")
+        .cloned()
+        .unwrap_or(json!(0));
+    let mut errs = ErrorList::new();
+    match value.as_i64() {
+        Some(n) if n < 0 => errs.push(FieldError::invalid(
+            &path,
+            n,
+            "must be greater than or equal to 0",
+        )),
+        Some(n) if i32::try_from(n).is_err() => errs.push(FieldError::invalid(
+            &path,
+            n,
+            "must be less than or equal to 2147483647",
+        )),
+        Some(_) => {}
+        None => errs.push(FieldError::invalid(
+            &path,
+            value.clone(),
+            "must be an integer",
+        )),
+    }
+    if !errs.is_empty() {
+        return Err(StatusError::invalid("autoscaling", "Scale", name, &errs));
+    }
+    let mut new = old.clone();
+    if let Some(obj) = new.as_object_mut() {
+        let spec = obj.entry("spec").or_insert_with(|| json!({}));
+        if let Some(spec) = spec.as_object_mut() {
+            spec.insert("replicas".to_owned(), value);
+        }
+    }
+    Ok(new)
+}
+
+/// The autoscaling/v1 Scale of a parent object.
+pub fn to_scale(parent: &Value) -> Value {
+    let meta = |field: &str| Value::String(meta_str(parent, field).to_owned());
+    let replicas = |pointer: &str| parent.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let mut status = json!({"replicas": replicas("/status/replicas")});
+    let selector = parent.pointer("/spec/selector").map(selector_string);
+    if let Some(selector) = selector.filter(|s| !s.is_empty()) {
+        status["selector"] = json!(selector);
+    }
+    json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {
+            "name": meta("name"),
+            "namespace": meta("namespace"),
+            "uid": meta("uid"),
+            "resourceVersion": meta("resourceVersion"),
+            "creationTimestamp": meta("creationTimestamp"),
+        },
+        "spec": {"replicas": replicas("/spec/replicas")},
+        "status": status,
+    })
+}
+
+/// A selector as label selector text, requirements sorted by key as upstream prints them: a
+/// metav1.LabelSelector (`matchLabels`, `matchExpressions`) or a replication controller's
+/// plain map.
+pub fn selector_string(selector: &Value) -> String {
+    let Some(map) = selector.as_object() else {
+        return String::new();
+    };
+    let structured = map.contains_key("matchLabels") || map.contains_key("matchExpressions");
+    let mut parts: Vec<(String, String)> = Vec::new();
+    let labels = if structured {
+        map.get("matchLabels").and_then(Value::as_object)
+    } else {
+        Some(map)
+    };
+    for (k, v) in labels.into_iter().flatten() {
+        if let Some(v) = v.as_str() {
+            parts.push((k.clone(), format!("{k}={v}")));
+        }
+    }
+    let expressions = map
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for e in expressions {
+        let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+        let mut values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        values.sort_unstable();
+        let text = match e.get("operator").and_then(Value::as_str) {
+            Some("In") => format!("{key} in ({})", values.join(",")),
+            Some("NotIn") => format!("{key} notin ({})", values.join(",")),
+            Some("Exists") => key.to_owned(),
+            Some("DoesNotExist") => format!("!{key}"),
+            _ => continue,
+        };
+        parts.push((key.to_owned(), text));
+    }
+    parts.sort();
+    parts
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_text_sorts_and_prints_expressions() {
+        let s = json!({
+            "matchLabels": {"tier": "web", "app": "x"},
+            "matchExpressions": [
+                {"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                {"key": "gone", "operator": "DoesNotExist"},
+            ],
+        });
+        assert_eq!(
+            selector_string(&s),
+            "app=x,env in (dev,prod),!gone,tier=web"
+        );
+        assert_eq!(selector_string(&json!({"app": "rc"})), "app=rc");
+    }
+}

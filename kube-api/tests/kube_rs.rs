@@ -1,0 +1,534 @@
+//! The kube-rs client and runtime against the server on a loopback port: typed CRUD and the
+//! three patch types, then kube's `watcher` and `reflector` across server-side watch timeouts,
+//! bookmarks and a compaction of the store, over seeded rounds of random changes.
+//!
+//! Server-side apply is not served yet, so `Patch::Apply` is not exercised here.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::client::{Body, ClientBuilder};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store as Reader};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, ResourceExt};
+use kube_api::server::{ApiServer, Config};
+use kube_store::{MemoryStore, Store};
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Bounds every wait for the client side to catch up (a bound, not a speed check).
+const WAIT: Duration = Duration::from_secs(30);
+
+/// How often a bounded wait looks again.
+const POLL: Duration = Duration::from_millis(25);
+
+/// The server on 127.0.0.1, its store, and a way to stop it.
+struct Served {
+    store: MemoryStore,
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<Result<(), kube_api::server::Error>>>,
+}
+
+impl Served {
+    async fn start(config: Config) -> Self {
+        let store = MemoryStore::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = ApiServer::new(Arc::new(store.clone()) as Arc<dyn Store>, config);
+        server.ensure_system_namespaces().await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            store,
+            url: format!("http://{address}"),
+            stop: Some(stop),
+            serving: Some(serving),
+        }
+    }
+
+    fn kube_config(&self) -> kube::Config {
+        kube::Config::new(self.url.parse().unwrap())
+    }
+
+    fn client(&self) -> Client {
+        Client::try_from(self.kube_config()).unwrap()
+    }
+
+    /// A client that records the path and query of every request it sends.
+    fn recording_client(&self, log: Arc<Mutex<Vec<String>>>) -> Client {
+        let layer = tower::util::MapRequestLayer::new(move |request: http::Request<Body>| {
+            let uri = request
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.to_string())
+                .unwrap_or_default();
+            log.lock().unwrap().push(uri);
+            request
+        });
+        ClientBuilder::try_from(self.kube_config())
+            .unwrap()
+            .with_layer(&layer)
+            .build()
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Polls `check` until it holds, failing after [`WAIT`].
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": {"containers": [
+            {"name": "app", "image": "busybox"},
+            {"name": "sidecar", "image": "envoy"}
+        ]}
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_crud_and_patches() {
+    let served = Served::start(Config::default()).await;
+    let client = served.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    let created = pods
+        .create(&PostParams::default(), &pod("web"))
+        .await
+        .unwrap();
+    assert_eq!(created.namespace().as_deref(), Some("default"));
+    assert!(created.uid().is_some());
+    let rv = created.resource_version().unwrap();
+    assert!(rv.parse::<i64>().unwrap() > 0);
+    let conflict = pods.create(&PostParams::default(), &pod("web")).await;
+    match conflict {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409);
+            assert_eq!(status.reason, "AlreadyExists");
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+
+    let got = pods.get("web").await.unwrap();
+    assert_eq!(got.resource_version(), created.resource_version());
+    assert_eq!(got.spec, created.spec);
+    match pods.get("missing").await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 404),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+
+    pods.create(&PostParams::default(), &pod("other"))
+        .await
+        .unwrap();
+    let listed = pods.list(&ListParams::default()).await.unwrap();
+    let names: Vec<String> = listed.items.iter().map(|p| p.name_any()).collect();
+    assert_eq!(names, ["other", "web"]);
+    assert!(listed.metadata.resource_version.is_some());
+    let selected = pods
+        .list(
+            &ListParams::default()
+                .labels("app=web")
+                .fields("metadata.name=web"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(selected.items.len(), 1);
+
+    // JSON merge patch: labels merge.
+    let merged = pods
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "front"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged.labels().get("app").map(String::as_str), Some("web"));
+    assert_eq!(
+        merged.labels().get("tier").map(String::as_str),
+        Some("front")
+    );
+    assert_ne!(merged.resource_version(), created.resource_version());
+
+    // Strategic merge patch: containers merge by name, so the sidecar stays.
+    let strategic = pods
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"containers": [{"name": "app", "image": "nginx"}]}})),
+        )
+        .await
+        .unwrap();
+    let containers = &strategic.spec.as_ref().unwrap().containers;
+    assert_eq!(containers.len(), 2);
+    assert_eq!(containers[0].image.as_deref(), Some("nginx"));
+    assert_eq!(containers[1].name, "sidecar");
+
+    // JSON patch, with a test that fails: 422 and nothing changes.
+    let json_patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/metadata/annotations", "value": {"note": "x"}},
+        {"op": "remove", "path": "/metadata/labels/tier"}
+    ]))
+    .unwrap();
+    let patched = pods
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Json::<()>(json_patch),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.annotations().get("note").map(String::as_str),
+        Some("x")
+    );
+    assert!(!patched.labels().contains_key("tier"));
+    let failing = serde_json::from_value(json!([
+        {"op": "test", "path": "/metadata/name", "value": "other"}
+    ]))
+    .unwrap();
+    assert!(matches!(
+        pods.patch("web", &PatchParams::default(), &Patch::Json::<()>(failing))
+            .await,
+        Err(kube::Error::Api(_))
+    ));
+    assert_eq!(
+        pods.get("web").await.unwrap().resource_version(),
+        patched.resource_version()
+    );
+
+    // Delete: a pod without a node goes at once.
+    let deleted = pods.delete("web", &DeleteParams::default()).await.unwrap();
+    assert!(deleted.is_left(), "the deleted pod is returned");
+    assert!(pods.get_opt("web").await.unwrap().is_none());
+
+    // ConfigMaps, the same way.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "settings"}, "data": {"a": "1"}
+    }))
+    .unwrap();
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let patched = configmaps
+        .patch(
+            "settings",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"b": "2"}})),
+        )
+        .await
+        .unwrap();
+    let data = patched.data.unwrap();
+    assert_eq!(
+        data,
+        BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned())
+        ])
+    );
+    configmaps
+        .delete("settings", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        configmaps
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    served.stop().await;
+}
+
+/// A small seeded generator (xorshift), so every run makes the same changes.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A reflector over ConfigMaps in `default`: its store, how many initial lists it has begun,
+/// and the requests its client sent.
+struct Reflected {
+    reader: Reader<ConfigMap>,
+    inits: Arc<Mutex<usize>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl Reflected {
+    fn start(served: &Served, config: watcher::Config) -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let client = served.recording_client(Arc::clone(&requests));
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        let (reader, writer) = reflector::store();
+        let inits = Arc::new(Mutex::new(0));
+        let counted = Arc::clone(&inits);
+        let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
+        let task = tokio::spawn(async move {
+            stream
+                .for_each(|event| {
+                    if let Ok(Event::Init) = event {
+                        *counted.lock().unwrap() += 1;
+                    }
+                    async {}
+                })
+                .await;
+        });
+        Self {
+            reader,
+            inits,
+            requests,
+            task,
+        }
+    }
+
+    fn inits(&self) -> usize {
+        *self.inits.lock().unwrap()
+    }
+
+    /// The requests sent so far that match `pred`.
+    fn requests(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let log = self.requests.lock().unwrap();
+        log.iter().filter(|uri| pred(uri)).cloned().collect()
+    }
+
+    /// The store, as (name, resourceVersion) pairs in name order.
+    fn state(&self) -> Vec<(String, String)> {
+        let mut state: Vec<(String, String)> = self
+            .reader
+            .state()
+            .iter()
+            .map(|cm| (cm.name_any(), cm.resource_version().unwrap_or_default()))
+            .collect();
+        state.sort();
+        state
+    }
+}
+
+/// The server's ConfigMaps in `default` matching `labels`, as (name, resourceVersion) pairs.
+async fn server_state(api: &Api<ConfigMap>, labels: &str) -> Vec<(String, String)> {
+    let listed = api
+        .list(&ListParams::default().labels(labels))
+        .await
+        .unwrap();
+    let mut state: Vec<(String, String)> = listed
+        .items
+        .iter()
+        .map(|cm| (cm.name_any(), cm.resource_version().unwrap_or_default()))
+        .collect();
+    state.sort();
+    state
+}
+
+fn is_watch(uri: &str) -> bool {
+    uri.contains("watch=true")
+}
+
+/// The resourceVersion a request asked for, if any.
+fn resource_version_of(uri: &str) -> Option<i64> {
+    uri.split(['?', '&'])
+        .find_map(|part| part.strip_prefix("resourceVersion="))
+        .and_then(|rv| rv.parse().ok())
+}
+
+/// Makes `count` random changes to ConfigMaps `cm-0`..`cm-7` in `default`: creates, updates
+/// (sometimes flipping the `watched` label) and deletes.
+async fn random_changes(api: &Api<ConfigMap>, rng: &mut Rng, count: usize) {
+    for _ in 0..count {
+        let name = format!("cm-{}", rng.below(8));
+        let watched = if rng.below(2) == 0 { "true" } else { "false" };
+        let value = rng.below(1000).to_string();
+        match api.get_opt(&name).await.unwrap() {
+            None => {
+                let cm: ConfigMap = serde_json::from_value(json!({
+                    "metadata": {"name": name, "labels": {"watched": watched}},
+                    "data": {"v": value}
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &cm).await.unwrap();
+            }
+            Some(_) if rng.below(4) == 0 => {
+                api.delete(&name, &DeleteParams::default()).await.unwrap();
+            }
+            Some(_) => {
+                api.patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({
+                        "metadata": {"labels": {"watched": watched}},
+                        "data": {"v": value}
+                    })),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflectors_follow_timeouts_bookmarks_and_compaction_from_the_store() {
+    reflectors_follow_timeouts_bookmarks_and_compaction(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflectors_follow_timeouts_bookmarks_and_compaction_from_the_watch_cache() {
+    reflectors_follow_timeouts_bookmarks_and_compaction(true).await;
+}
+
+/// Watches are served from the store, or from the watch cache. Like upstream's, the watch
+/// cache keeps its own window of events, so a compaction of the store below it does not
+/// expire a watcher's resourceVersion: the 410 and relist are required only from the store.
+async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) {
+    let defaults = Config::default();
+    let config = Config {
+        bookmark_interval: Duration::from_millis(100),
+        watch_cache: if watch_cache {
+            defaults.watch_cache.clone()
+        } else {
+            None
+        },
+        ..defaults
+    };
+    let served = Served::start(config).await;
+    let client = served.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let elsewhere: Api<ConfigMap> = Api::namespaced(client, "kube-public");
+
+    // Every watch is ended by the server after one second. `all` asks for bookmarks;
+    // `watched` sees only labelled ConfigMaps and takes no bookmarks, so its resourceVersion
+    // stands still while other keys change.
+    let all = Reflected::start(&served, watcher::Config::default().timeout(1));
+    let watched = Reflected::start(
+        &served,
+        watcher::Config::default()
+            .timeout(1)
+            .labels("watched=true")
+            .disable_bookmarks(),
+    );
+
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    for round in 0..8 {
+        random_changes(&api, &mut rng, 12).await;
+        let expected_all = server_state(&api, "").await;
+        let expected_watched = server_state(&api, "watched=true").await;
+        eventually(
+            &format!("round {round}: the reflectors catch up"),
+            async || all.state() == expected_all && watched.state() == expected_watched,
+        )
+        .await;
+
+        if round == 2 {
+            // (a) The server timed the watches out, and the watchers resumed them without
+            // listing again.
+            eventually(
+                "watches to be resumed after the server's timeout",
+                async || all.requests(is_watch).len() >= 2 && watched.requests(is_watch).len() >= 2,
+            )
+            .await;
+            assert_eq!((all.inits(), watched.inits()), (1, 1));
+            for request in all.requests(is_watch) {
+                assert!(request.contains("allowWatchBookmarks=true"), "{request}");
+                assert!(request.contains("timeoutSeconds=1"), "{request}");
+            }
+        }
+
+        if round == 5 {
+            // Writes neither reflector sees, then a compaction up to them.
+            let cm: ConfigMap =
+                serde_json::from_value(json!({"metadata": {"name": "unseen"}})).unwrap();
+            let unseen = elsewhere.create(&PostParams::default(), &cm).await.unwrap();
+            let unseen_rv: i64 = unseen.resource_version().unwrap().parse().unwrap();
+            // A second write, so that the compaction removes the revision right after the
+            // last one `watched` saw (a watch from revision N starts at N + 1).
+            elsewhere
+                .patch(
+                    "unseen",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": {"again": "yes"}})),
+                )
+                .await
+                .unwrap();
+
+            // (b) Bookmarks carry `all` past the write it never saw: its next watch resumes
+            // at or after that write.
+            eventually("a watch resumed from a bookmark", async || {
+                all.requests(is_watch)
+                    .iter()
+                    .any(|uri| resource_version_of(uri).is_some_and(|rv| rv >= unseen_rv))
+            })
+            .await;
+            assert!(
+                watched
+                    .requests(is_watch)
+                    .iter()
+                    .all(|uri| resource_version_of(uri).is_some_and(|rv| rv < unseen_rv)),
+                "the watcher without bookmarks never moved past its own events"
+            );
+
+            // (c) Compacting past `watched`'s resourceVersion: its next watch gets 410 Gone,
+            // and it lists again.
+            let current = served.store.current_revision().await.unwrap();
+            served.store.compact(current).await.unwrap();
+            if !watch_cache {
+                eventually("a relist after the compaction", async || {
+                    watched.inits() >= 2
+                })
+                .await;
+                let lists: Vec<String> = watched.requests(|uri| !is_watch(uri));
+                assert!(lists.len() >= 2, "{lists:?}");
+            }
+        }
+    }
+
+    // The end: both caches equal the server's state.
+    let expected_all = server_state(&api, "").await;
+    let expected_watched = server_state(&api, "watched=true").await;
+    assert!(!expected_all.is_empty());
+    eventually("the final state", async || {
+        all.state() == expected_all && watched.state() == expected_watched
+    })
+    .await;
+
+    all.task.abort();
+    watched.task.abort();
+    served.stop().await;
+}
