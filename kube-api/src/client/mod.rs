@@ -4,4 +4,7 @@
 //! `client` feature; none of it depends on the server half of the crate. Controllers start with
 //! [`workqueue::RateLimitingQueue`].
 
+pub mod error;
 pub mod workqueue;
+
+pub use error::{Error, Result};
