@@ -27,6 +27,7 @@ pub mod clock;
 pub mod discovery;
 pub mod handler;
 pub mod kubeconfig;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod protobuf;
@@ -37,6 +38,7 @@ pub mod storage;
 use clock::{Clock, SystemClock};
 use discovery::Discovery;
 use handler::Ctx;
+use metrics::{Metrics, RequestLabels};
 use openapi::OpenApi;
 use request::{RequestInfo, parse_query};
 use response::ResponseBody;
@@ -135,6 +137,8 @@ pub struct ServerState {
     pub discovery: Discovery,
     /// The OpenAPI documents.
     pub openapi: OpenApi,
+    /// The request metrics served on `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for dyn Strategy {
@@ -177,6 +181,7 @@ impl ApiServer {
                 config,
                 storage,
                 shutdown,
+                metrics: Metrics::new(),
             }),
         }
     }
@@ -330,15 +335,54 @@ impl ApiServer {
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
+        let labels = self.metric_labels(&info, &parts.method, &parts.headers, &query);
         let started = tokio::time::Instant::now();
         let response = self
             .route(info, query, parts.headers, parts.method, body)
             .instrument(span.clone())
             .await;
-        span.record("code", response.status().as_u16());
-        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        let code = response.status().as_u16();
+        let latency = started.elapsed();
+        span.record("code", code);
+        span.record("latency_ms", latency.as_secs_f64() * 1000.0);
         tracing::debug!(parent: &span, "served");
+        self.state.metrics.observe(labels, code, latency);
         response
+    }
+
+    /// The metric labels of a request. Names the client made up (an unknown resource or
+    /// subresource) are reported empty, so no request can grow the metrics without bound.
+    fn metric_labels(
+        &self,
+        info: &RequestInfo,
+        method: &Method,
+        headers: &http::HeaderMap,
+        query: &std::collections::BTreeMap<String, String>,
+    ) -> RequestLabels {
+        let mut labels = RequestLabels::of(info, method, headers, query);
+        if info.is_resource_request {
+            let gvr = kube_core::gvk::GroupVersionResource::new(
+                &info.group,
+                &info.version,
+                &info.resource,
+            );
+            match self.state.config.registry.get(&gvr) {
+                Some(resource) => {
+                    if !info.subresource.is_empty()
+                        && resource.subresource(&info.subresource).is_none()
+                    {
+                        labels.subresource.clear();
+                    }
+                }
+                None => {
+                    labels.group.clear();
+                    labels.version.clear();
+                    labels.resource.clear();
+                    labels.subresource.clear();
+                }
+            }
+        }
+        labels
     }
 
     async fn route(
@@ -442,6 +486,13 @@ impl ApiServer {
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if health {
             return response::with_type(StatusCode::OK, "text/plain; charset=utf-8", "ok");
+        }
+        if path == "/metrics" {
+            return response::with_type(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.state.metrics.render(),
+            );
         }
         let accept = headers
             .get(http::header::ACCEPT)

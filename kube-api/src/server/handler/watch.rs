@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::get::TablePrinter;
 use super::{Ctx, HandlerResult};
+use crate::server::metrics::RequestLabels;
 use crate::server::negotiate::{ReadAs, read_as};
 use crate::server::response::{APPLICATION_JSON, ResponseBody};
 use crate::server::storage::watch::{ApiEvent, EventType, WatchOptions};
@@ -86,7 +87,15 @@ pub async fn watch(ctx: &Ctx) -> HandlerResult {
 
     let (tx, rx) = mpsc::channel(WATCH_BUFFER);
     let mut shutdown = ctx.state.shutdown.subscribe();
+    let open = ctx.state.metrics.long_running(RequestLabels::of(
+        &ctx.request,
+        &http::Method::GET,
+        &ctx.headers,
+        &ctx.query,
+    ));
     tokio::spawn(async move {
+        // Counted as open until this task ends (client gone, timeout, shutdown).
+        let _open = open;
         let mut headers = true;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
