@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
+use std::sync::Arc;
+
+use kube_core::registry::ResourceInfo;
 use kube_core::selector::field::{FieldSelector, Operator, Term};
 use kube_core::status::StatusError;
 use tokio::sync::mpsc;
@@ -12,21 +15,28 @@ use super::{Ctx, HandlerResult};
 use crate::server::metrics::RequestLabels;
 use crate::server::negotiate::{ReadAs, read_as};
 use crate::server::response::{APPLICATION_JSON, ResponseBody};
-use crate::server::storage::watch::{ApiEvent, EventType, WatchOptions};
+use crate::server::storage::watch::{ApiEvent, EventObject, EventType, WatchOptions};
 
 /// Replaces an added, modified or deleted event's object with its one-row Table; only the
 /// first Table carries the column definitions (upstream's watch does the same).
-fn as_table(printer: &TablePrinter, event: &mut ApiEvent, headers: &mut bool) {
+fn as_table(printer: &TablePrinter, info: &ResourceInfo, event: &mut ApiEvent, headers: &mut bool) {
     if !matches!(
         event.event_type,
         EventType::Added | EventType::Modified | EventType::Deleted
     ) {
         return;
     }
-    let table = printer.table(std::slice::from_ref(&event.object), *headers);
+    let object = match event.decoded(info) {
+        Ok(object) => object,
+        Err(e) => {
+            *event = ApiEvent::error(&e);
+            return;
+        }
+    };
+    let table = printer.table(std::slice::from_ref(&object), *headers);
     *headers = false;
     if let Ok(table) = serde_json::to_value(&table) {
-        event.object = table;
+        event.object = EventObject::Decoded(table);
     }
 }
 
@@ -93,6 +103,7 @@ pub async fn watch(ctx: &Ctx) -> HandlerResult {
         &ctx.headers,
         &ctx.query,
     ));
+    let info = Arc::clone(&ctx.resource);
     tokio::spawn(async move {
         // Counted as open until this task ends (client gone, timeout, shutdown).
         let _open = open;
@@ -104,9 +115,9 @@ pub async fn watch(ctx: &Ctx) -> HandlerResult {
                 event = events.next() => {
                     let Some(mut event) = event else { break };
                     if let Some(printer) = &printer {
-                        as_table(printer, &mut event, &mut headers);
+                        as_table(printer, &info, &mut event, &mut headers);
                     }
-                    if tx.send(event.to_line()).await.is_err() {
+                    if tx.send(event.to_line(&info)).await.is_err() {
                         break;
                     }
                 }

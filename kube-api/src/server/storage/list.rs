@@ -36,15 +36,26 @@ pub struct ListOptions {
     pub resource_version_match: Option<RvMatch>,
 }
 
-/// One page of a list.
+/// One page of a list: of decoded objects ([`Storage::list`]) or of [`ListItem`]s
+/// ([`Storage::list_items`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ListResult {
+pub struct ListResult<T = Value> {
     /// The matching objects, in key order, each with its resourceVersion.
-    pub items: Vec<Value>,
+    pub items: Vec<T>,
     /// The revision the list was read at.
     pub revision: Revision,
     /// The token of the next page, when more may follow.
     pub continue_token: Option<String>,
+}
+
+/// An object of a list as [`Storage::list_items`] returns it: as stored when nothing had to
+/// look inside it, else decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListItem {
+    /// The store entry (serve it with [`super::raw::write_served`], or decode it).
+    Stored(kube_store::KeyValue),
+    /// The decoded object, with its resourceVersion.
+    Decoded(Value),
 }
 
 /// How many keys one store read fetches while filling a page with selectors.
@@ -58,6 +69,42 @@ impl Storage {
         namespace: &str,
         options: &ListOptions,
     ) -> Result<ListResult, StatusError> {
+        self.list_selecting(info, namespace, options, |kv| {
+            let obj = decode(info, kv)?;
+            Ok(matches(info, &obj, &options.labels, &options.fields).then_some(obj))
+        })
+        .await
+    }
+
+    /// Lists as [`Storage::list`] does, but leaves the objects as stored when there are no
+    /// selectors to look inside them with, so a caller can send them without decoding.
+    pub async fn list_items(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        options: &ListOptions,
+    ) -> Result<ListResult<ListItem>, StatusError> {
+        let filtering = !options.labels.is_empty() || !options.fields.is_empty();
+        self.list_selecting(info, namespace, options, |kv| {
+            if !filtering {
+                return Ok(Some(ListItem::Stored(kv.clone())));
+            }
+            let obj = decode(info, kv)?;
+            Ok(matches(info, &obj, &options.labels, &options.fields)
+                .then_some(ListItem::Decoded(obj)))
+        })
+        .await
+    }
+
+    /// The paging loop of a list: `select` decides, for each stored entry, whether and as what
+    /// it is part of the result.
+    async fn list_selecting<T>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        options: &ListOptions,
+        mut select: impl FnMut(&kube_store::KeyValue) -> Result<Option<T>, StatusError>,
+    ) -> Result<ListResult<T>, StatusError> {
         let prefix = key::collection_prefix(info, namespace);
         let (mut revision, mut start_after) = match options.continue_token.as_deref() {
             Some(token) if !token.is_empty() => {
@@ -119,9 +166,8 @@ impl Storage {
             let mut last_key = None;
             for (i, kv) in page.items.iter().enumerate() {
                 last_key = Some(kv.key.clone());
-                let obj = decode(info, kv)?;
-                if matches(info, &obj, &options.labels, &options.fields) {
-                    items.push(obj);
+                if let Some(item) = select(kv)? {
+                    items.push(item);
                     if limit.is_some_and(|l| items.len() >= l) {
                         more = more || i + 1 < page.items.len();
                         break;

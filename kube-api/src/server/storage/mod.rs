@@ -22,6 +22,7 @@ mod delete;
 pub mod key;
 mod list;
 pub mod meta;
+pub mod raw;
 pub mod source;
 pub mod strategy;
 pub mod token;
@@ -30,7 +31,7 @@ pub mod watch;
 
 pub use cache::{WatchCache, WatchCacheConfig};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
-pub use list::{ListOptions, ListResult, RvMatch};
+pub use list::{ListItem, ListOptions, ListResult, RvMatch};
 pub use source::{ListWatchSource, StoreSource};
 pub use strategy::{DefaultStrategy, Strategy};
 pub use update::UpdateOutcome;

@@ -11,13 +11,13 @@ use kube_core::registry::ResourceInfo;
 use kube_core::selector::field::FieldSelector;
 use kube_core::selector::label::LabelSelector;
 use kube_core::status::StatusError;
-use kube_store::{Revision, Watch, WatchEvent, WatchRequest};
+use kube_store::{KeyValue, Revision, Watch, WatchEvent, WatchRequest};
 use serde_json::{Value, json};
 use tokio::time::{Instant, Interval, interval_at};
 
 use super::list::parse_rv;
 use super::meta::set_meta;
-use super::{ListOptions, Storage, decode, key, matches, store_error};
+use super::{ListItem, ListOptions, Storage, decode, key, matches, raw, store_error};
 
 /// The annotation of the bookmark that ends the initial events of a watch.
 pub const INITIAL_EVENTS_END_ANNOTATION: &str = "k8s.io/initial-events-end";
@@ -56,7 +56,16 @@ pub struct ApiEvent {
     /// The event's type.
     pub event_type: EventType,
     /// The object (a Status for errors).
-    pub object: Value,
+    pub object: EventObject,
+}
+
+/// The object of a watch event: as stored, when nothing had to look inside it, or decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventObject {
+    /// The store entry, its `mod_revision` the resourceVersion to serve.
+    Stored(KeyValue),
+    /// The object, with its resourceVersion.
+    Decoded(Value),
 }
 
 impl ApiEvent {
@@ -64,18 +73,41 @@ impl ApiEvent {
     pub fn error(err: &StatusError) -> Self {
         Self {
             event_type: EventType::Error,
-            object: serde_json::to_value(err.to_status()).unwrap_or_else(|_| json!({})),
+            object: EventObject::Decoded(
+                serde_json::to_value(err.to_status()).unwrap_or_else(|_| json!({})),
+            ),
         }
     }
 
-    /// The event as one line of a watch stream: JSON and a newline.
-    pub fn to_line(&self) -> Bytes {
-        let mut line = serde_json::to_vec(&json!({
-            "type": self.event_type.as_str(),
-            "object": self.object,
-        }))
-        .unwrap_or_default();
-        line.push(b'\n');
+    /// The event's object decoded, as `info` serves it.
+    pub fn decoded(&self, info: &ResourceInfo) -> Result<Value, StatusError> {
+        match &self.object {
+            EventObject::Stored(kv) => decode(info, kv),
+            EventObject::Decoded(obj) => Ok(obj.clone()),
+        }
+    }
+
+    /// The event as one line of a watch stream of `info`: JSON and a newline. A stored object
+    /// is copied with its resourceVersion spliced in.
+    pub fn to_line(&self, info: &ResourceInfo) -> Bytes {
+        let mut line = Vec::with_capacity(64);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(self.event_type.as_str().as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        let written = match &self.object {
+            EventObject::Stored(kv) => {
+                raw::write_served(info, kv, &mut line)
+                    || decode(info, kv)
+                        .ok()
+                        .is_some_and(|obj| serde_json::to_writer(&mut line, &obj).is_ok())
+            }
+            EventObject::Decoded(obj) => serde_json::to_writer(&mut line, obj).is_ok(),
+        };
+        if !written {
+            let err = StatusError::internal("a stored object of this watch cannot be decoded");
+            return Self::error(&err).to_line(info);
+        }
+        line.extend_from_slice(b"}\n");
         Bytes::from(line)
     }
 }
@@ -129,7 +161,7 @@ impl Storage {
         let mut pending = VecDeque::new();
         let start = if rv == 0 || options.send_initial_events {
             let list = self
-                .list(
+                .list_items(
                     &info,
                     namespace,
                     &ListOptions {
@@ -140,18 +172,20 @@ impl Storage {
                     },
                 )
                 .await?;
-            pending.extend(list.items.into_iter().map(|object| ApiEvent {
+            pending.extend(list.items.into_iter().map(|item| ApiEvent {
                 event_type: EventType::Added,
-                object,
+                object: match item {
+                    ListItem::Stored(kv) => EventObject::Stored(kv),
+                    ListItem::Decoded(obj) => EventObject::Decoded(obj),
+                },
             }));
             if options.send_initial_events {
                 let mut mark = bookmark(&info, list.revision);
-                set_meta(
-                    &mut mark.object,
-                    "annotations",
-                    json!({ INITIAL_EVENTS_END_ANNOTATION: "true" }),
-                );
-                pending.push_back(mark);
+                mark["metadata"]["annotations"] = json!({ INITIAL_EVENTS_END_ANNOTATION: "true" });
+                pending.push_back(ApiEvent {
+                    event_type: EventType::Bookmark,
+                    object: EventObject::Decoded(mark),
+                });
             }
             list.revision + 1
         } else {
@@ -217,6 +251,35 @@ impl ApiWatch {
 
     /// A store event as the API event this watcher sees, if any.
     fn map(&self, event: WatchEvent) -> Result<Option<ApiEvent>, StatusError> {
+        let filtering = !self.options.labels.is_empty() || !self.options.fields.is_empty();
+        if !filtering {
+            // Nothing looks inside the objects: send them as stored.
+            let (event_type, kv) = match event {
+                WatchEvent::Put { kv, prev } => {
+                    let t = if prev.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    };
+                    (t, kv)
+                }
+                WatchEvent::Delete(deleted) => {
+                    let mut kv = deleted.prev;
+                    kv.mod_revision = deleted.revision;
+                    (EventType::Deleted, kv)
+                }
+                WatchEvent::Progress { revision } => {
+                    return Ok(self.options.allow_bookmarks.then(|| ApiEvent {
+                        event_type: EventType::Bookmark,
+                        object: EventObject::Decoded(bookmark(&self.info, revision)),
+                    }));
+                }
+            };
+            return Ok(Some(ApiEvent {
+                event_type,
+                object: EventObject::Stored(kv),
+            }));
+        }
         let selected =
             |obj: &Value| matches(&self.info, obj, &self.options.labels, &self.options.fields);
         let event = match event {
@@ -245,22 +308,22 @@ impl ApiWatch {
             WatchEvent::Progress { revision } => self
                 .options
                 .allow_bookmarks
-                .then(|| (EventType::Bookmark, bookmark(&self.info, revision).object)),
+                .then(|| (EventType::Bookmark, bookmark(&self.info, revision))),
         };
-        Ok(event.map(|(event_type, object)| ApiEvent { event_type, object }))
+        Ok(event.map(|(event_type, object)| ApiEvent {
+            event_type,
+            object: EventObject::Decoded(object),
+        }))
     }
 }
 
-/// A BOOKMARK event at `revision`: an object of the kind with only its resourceVersion.
-fn bookmark(info: &ResourceInfo, revision: Revision) -> ApiEvent {
-    ApiEvent {
-        event_type: EventType::Bookmark,
-        object: json!({
-            "kind": info.kind,
-            "apiVersion": info.api_version(),
-            "metadata": {"resourceVersion": revision.to_string()},
-        }),
-    }
+/// The object of a BOOKMARK event at `revision`: of the kind, with only its resourceVersion.
+fn bookmark(info: &ResourceInfo, revision: Revision) -> Value {
+    json!({
+        "kind": info.kind,
+        "apiVersion": info.api_version(),
+        "metadata": {"resourceVersion": revision.to_string()},
+    })
 }
 
 /// A store error during a watch as its Status; compaction reads `too old resource version`.
