@@ -28,7 +28,8 @@ fn ip_of(svc: &Value) -> Ipv4Addr {
 
 on_every_store!(
     concurrent_creates_get_distinct_ips_in_range,
-    requested_ips_are_checked
+    requested_ips_are_checked,
+    type_changes_allocate_and_release
 );
 
 async fn concurrent_creates_get_distinct_ips_in_range(s: TestServer) {
@@ -207,4 +208,144 @@ async fn the_kubernetes_service_holds_the_first_address() {
         .post(SERVICES, service("x", json!({"clusterIP": "10.96.0.1"})))
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The allocation keys in the store: cluster IPs and node ports.
+async fn held(s: &TestServer) -> (BTreeSet<String>, BTreeSet<u16>) {
+    let list = |prefix: &'static str| async move {
+        s.store
+            .list(kube_store::ListRequest::prefix(prefix))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|kv| kv.key.trim_start_matches(prefix).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let ips = list("/registry/ranges/serviceips/")
+        .await
+        .into_iter()
+        .collect();
+    let ports = list("/registry/ranges/servicenodeports/")
+        .await
+        .into_iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    (ips, ports)
+}
+
+fn node_ports(svc: &Value) -> BTreeSet<u16> {
+    svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["nodePort"].as_u64())
+        .map(|p| p as u16)
+        .collect()
+}
+
+async fn merge_patch(s: &TestServer, name: &str, patch: Value) -> (StatusCode, Value) {
+    s.call_typed(
+        http::Method::PATCH,
+        &format!("{SERVICES}/{name}"),
+        "application/merge-patch+json",
+        Some(patch),
+    )
+    .await
+}
+
+/// As upstream: a type change drops what the new type cannot have and releases it; a type
+/// or port that needs more allocates it; values an update omits are kept.
+async fn type_changes_allocate_and_release(s: TestServer) {
+    let two_ports = json!({"type": "NodePort", "ports": [
+        {"name": "http", "port": 80, "protocol": "TCP"},
+        {"name": "https", "port": 443, "protocol": "TCP"}]});
+    let (code, svc) = s.post(SERVICES, service("np", two_ports)).await;
+    assert_eq!(code, StatusCode::CREATED, "{svc}");
+    let ports = node_ports(&svc);
+    assert_eq!(ports.len(), 2);
+    let ip = ip_of(&svc).to_string();
+    assert_eq!(held(&s).await, ([ip.clone()].into(), ports.clone()));
+
+    // A port taken by np cannot be requested by another service.
+    let taken = *ports.iter().next().unwrap();
+    let other = json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": taken}]});
+    let (code, status) = s.post(SERVICES, service("other", other.clone())).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+
+    // A replace that omits the node ports keeps them (matched by port name).
+    let mut replace = svc.clone();
+    for port in replace["spec"]["ports"].as_array_mut().unwrap() {
+        port.as_object_mut().unwrap().remove("nodePort");
+    }
+    replace["spec"].as_object_mut().unwrap().remove("clusterIP");
+    replace["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("clusterIPs");
+    let (code, svc) = s.put(&format!("{SERVICES}/np"), replace).await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    assert_eq!(node_ports(&svc), ports);
+    assert_eq!(ip_of(&svc).to_string(), ip);
+
+    // NodePort -> ClusterIP: the node ports go, and are free again.
+    let (code, svc) = merge_patch(&s, "np", json!({"spec": {"type": "ClusterIP"}})).await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    assert_eq!(node_ports(&svc), BTreeSet::new(), "{svc}");
+    assert_eq!(held(&s).await, ([ip.clone()].into(), BTreeSet::new()));
+    let (code, status) = s.post(SERVICES, service("other", other)).await;
+    assert_eq!(code, StatusCode::CREATED, "{status}");
+
+    // ClusterIP -> NodePort: new ports, none of them the one `other` now holds.
+    let (code, svc) = merge_patch(&s, "np", json!({"spec": {"type": "NodePort"}})).await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    let again = node_ports(&svc);
+    assert_eq!(again.len(), 2, "{svc}");
+    assert!(!again.contains(&taken));
+    let (_, held_ports) = held(&s).await;
+    assert!(again.is_subset(&held_ports) && held_ports.contains(&taken));
+
+    // A new port gets a node port; the others keep theirs.
+    let mut with_third = svc.clone();
+    with_third["spec"]["ports"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "metrics", "port": 9090, "protocol": "TCP"}));
+    let (code, svc) = s.put(&format!("{SERVICES}/np"), with_third).await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    let three = node_ports(&svc);
+    assert_eq!(three.len(), 3);
+    assert!(again.is_subset(&three));
+
+    // -> ExternalName: the cluster IP and node ports go.
+    let (code, svc) = merge_patch(
+        &s,
+        "np",
+        json!({"spec": {"type": "ExternalName", "externalName": "db.example.com"}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    assert!(svc["spec"].get("clusterIP").is_none(), "{svc}");
+    assert_eq!(node_ports(&svc), BTreeSet::new());
+    let (ips, ports) = held(&s).await;
+    assert!(!ips.contains(&ip), "{ips:?}");
+    assert_eq!(ports, [taken].into());
+
+    // ExternalName -> ClusterIP: a cluster IP again.
+    let (code, svc) = merge_patch(
+        &s,
+        "np",
+        json!({"spec": {"type": "ClusterIP", "externalName": null}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    let new_ip = ip_of(&svc).to_string();
+    assert!(held(&s).await.0.contains(&new_ip));
+
+    // Deleting releases everything np holds; `other` keeps its own.
+    let (code, _) = s.delete(&format!("{SERVICES}/np")).await;
+    assert_eq!(code, StatusCode::OK);
+    let (ips, ports) = held(&s).await;
+    assert!(!ips.contains(&new_ip));
+    assert_eq!(ports, [taken].into());
 }

@@ -6,7 +6,7 @@
 //! pod phase and QoS class, the namespace finalizer, a service's cluster IP kept on update.
 //! [`FieldValidation`] is the `fieldValidation` query parameter and its unknown-field check.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use http::{HeaderValue, Response};
 use kube_core::builtin;
@@ -200,21 +200,70 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), St
     Ok(())
 }
 
-/// The default [`Strategy::prepare_for_update`]: built-in defaulting, and a service update
-/// that omits its cluster IPs keeps the stored ones (as upstream's service strategy).
+/// The default [`Strategy::prepare_for_update`]: built-in defaulting, and for services what
+/// upstream's service strategy does first: allocated values the update omits are kept, and a
+/// type change drops what the new type cannot have.
 pub fn prepare_for_update(
     info: &ResourceInfo,
     new: &mut Value,
     old: &Value,
 ) -> Result<(), StatusError> {
     if info.group.is_empty() && info.plural == "services" {
-        keep_cluster_ips(new, old);
+        patch_allocated_values(new, old);
+        drop_type_dependent_fields(new, old);
     }
     default_builtin(info, new)
 }
 
-/// Copies `spec.clusterIP` and `spec.clusterIPs` from `old` when `new` omits them.
-fn keep_cluster_ips(new: &mut Value, old: &Value) {
+/// A service's type, `ClusterIP` when unset.
+fn service_type(svc: &Value) -> &str {
+    svc.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("ClusterIP")
+}
+
+/// Whether a service of this type holds a cluster IP (upstream's `needsClusterIP`).
+pub fn needs_cluster_ip(svc: &Value) -> bool {
+    service_type(svc) != "ExternalName"
+}
+
+/// Whether a service of this type holds node ports (upstream's `needsNodePort`).
+pub fn needs_node_ports(svc: &Value) -> bool {
+    match service_type(svc) {
+        "NodePort" => true,
+        "LoadBalancer" => svc
+            .pointer("/spec/allocateLoadBalancerNodePorts")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        _ => false,
+    }
+}
+
+/// The non-zero node ports of a service.
+fn node_ports(svc: &Value) -> BTreeSet<i64> {
+    svc.pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| p.get("nodePort")?.as_i64())
+                .filter(|p| *p != 0)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Upstream's `patchAllocatedValues`: when both the stored and the new service need them,
+/// the cluster IPs the update omits are kept, and so is each port's node port (matched by the
+/// port's name) unless another port of the update already uses it.
+fn patch_allocated_values(new: &mut Value, old: &Value) {
+    let keep_ips = needs_cluster_ip(old) && needs_cluster_ip(new);
+    let keep_ports = needs_node_ports(old) && needs_node_ports(new);
+    let used: BTreeSet<i64> = node_ports(old)
+        .intersection(&node_ports(new))
+        .copied()
+        .collect();
     let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
@@ -224,13 +273,77 @@ fn keep_cluster_ips(new: &mut Value, old: &Value) {
         Some(Value::Array(a)) => a.is_empty(),
         Some(_) => false,
     };
-    for field in ["clusterIP", "clusterIPs"] {
-        if missing(spec.get(field))
-            && let Some(kept) = old
-                .pointer(&format!("/spec/{field}"))
-                .filter(|v| !v.is_null())
+    if keep_ips {
+        for field in ["clusterIP", "clusterIPs"] {
+            if missing(spec.get(field))
+                && let Some(kept) = old
+                    .pointer(&format!("/spec/{field}"))
+                    .filter(|v| !v.is_null())
+            {
+                spec.insert(field.to_owned(), kept.clone());
+            }
+        }
+    }
+    if keep_ports {
+        let by_name: BTreeMap<&str, i64> = old
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|p| {
+                        let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+                        Some((name, p.get("nodePort")?.as_i64()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for port in spec
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
         {
-            spec.insert(field.to_owned(), kept.clone());
+            if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+                continue;
+            }
+            let name = port.get("name").and_then(Value::as_str).unwrap_or_default();
+            if let Some(kept) = by_name.get(name).filter(|p| !used.contains(p))
+                && let Some(port) = port.as_object_mut()
+            {
+                port.insert("nodePort".to_owned(), json!(kept));
+            }
+        }
+    }
+}
+
+/// Upstream's `dropTypeDependentFields`: a type change that leaves a service without need of
+/// its cluster IPs or node ports clears them, when the update carried them over unchanged.
+fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
+    let same_ips = new.pointer("/spec/clusterIPs") == old.pointer("/spec/clusterIPs")
+        && new.pointer("/spec/clusterIP") == old.pointer("/spec/clusterIP");
+    let drop_ips = needs_cluster_ip(old) && !needs_cluster_ip(new) && same_ips;
+    let drop_ports = needs_node_ports(old)
+        && !needs_node_ports(new)
+        && node_ports(new).is_subset(&node_ports(old));
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if drop_ips {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            spec.remove(field);
+        }
+    }
+    if drop_ports {
+        for port in spec
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(port) = port.as_object_mut() {
+                port.remove("nodePort");
+            }
         }
     }
 }

@@ -171,16 +171,32 @@ impl Storage {
                 Change::Write(obj) if dry_run => return Ok(UpdateOutcome::Updated(obj)),
                 Change::Delete(obj) if dry_run => return Ok(UpdateOutcome::Deleted(obj)),
                 Change::Write(mut obj) => {
+                    let allocator = self
+                        .allocator
+                        .as_ref()
+                        .filter(|_| super::create::is_service(info));
+                    let taken = match allocator {
+                        Some(allocator) => allocator.allocate_update(&mut obj, &old).await?,
+                        None => Vec::new(),
+                    };
                     match self
                         .store
                         .update(&key, encode(&obj)?, kv.mod_revision)
                         .await
                     {
                         Ok(revision) => {
+                            if let Some(allocator) = allocator {
+                                allocator.release_dropped(&old, &obj).await;
+                            }
                             set_meta(&mut obj, "resourceVersion", revision.to_string());
                             return Ok(UpdateOutcome::Updated(obj));
                         }
-                        Err(e) => e,
+                        Err(e) => {
+                            if let Some(allocator) = allocator {
+                                allocator.release_keys(&taken).await;
+                            }
+                            e
+                        }
                     }
                 }
                 Change::Delete(obj) => match self.store.delete(&key, Some(kv.mod_revision)).await {

@@ -8,6 +8,7 @@
 //! the RangeAllocation bitmap: no single hot object that every create rewrites and retries on.
 //! Releasing deletes the key.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
@@ -124,7 +125,11 @@ impl fmt::Debug for ServiceAllocator {
 
 /// What one try at a key found.
 enum Take {
+    /// Newly taken for this service.
     Taken,
+    /// Already this service's.
+    Held,
+    /// Held by another service.
     Busy,
 }
 
@@ -148,6 +153,22 @@ impl ServiceAllocator {
     /// port for each port of a NodePort or LoadBalancer service. Requested values are checked
     /// (422 out of range or taken). On failure nothing stays allocated.
     pub async fn allocate(&self, service: &mut Value) -> Result<(), StatusError> {
+        self.allocate_update(service, &Value::Null)
+            .await
+            .map(|_| ())
+    }
+
+    /// Allocates what an updated service needs beyond what its stored version `old` holds (a
+    /// cluster IP when it stops being ExternalName, node ports for new ports or a new type,
+    /// requested values not yet its own) and fills it in. Returns the keys taken: release them
+    /// with [`ServiceAllocator::release_keys`] if the update is not written, and what `old`
+    /// held and the update dropped with [`ServiceAllocator::release_dropped`] once it is. On
+    /// failure nothing stays allocated.
+    pub async fn allocate_update(
+        &self,
+        service: &mut Value,
+        old: &Value,
+    ) -> Result<Vec<String>, StatusError> {
         let owner = owner(service);
         let name = meta_str(service, "name");
         let ty = service
@@ -155,18 +176,37 @@ impl ServiceAllocator {
             .and_then(Value::as_str)
             .unwrap_or("ClusterIP")
             .to_owned();
+        let held = held_keys(old);
         let mut taken: Vec<String> = Vec::new();
-        let result = self.allocate_into(service, &ty, &owner, &mut taken).await;
+        let result = self
+            .allocate_into(service, &ty, &owner, &held, &mut taken)
+            .await;
         if let Err(errs) = result {
-            for key in taken {
-                let _ = self.store.delete(&key, None).await;
-            }
+            self.release_keys(&taken).await;
             return Err(match errs {
                 Failure::Invalid(errs) => StatusError::invalid("", "Service", &name, &errs),
                 Failure::Status(e) => e,
             });
         }
-        Ok(())
+        Ok(taken)
+    }
+
+    /// Releases keys this allocator took for a write that did not happen.
+    pub async fn release_keys(&self, keys: &[String]) {
+        for key in keys {
+            let _ = self.store.delete(key, None).await;
+        }
+    }
+
+    /// Releases what the stored version `old` of a service held and its written update `new`
+    /// no longer does.
+    pub async fn release_dropped(&self, old: &Value, new: &Value) {
+        let kept = held_keys(new);
+        let dropped: Vec<String> = held_keys(old)
+            .into_iter()
+            .filter(|k| !kept.contains(k))
+            .collect();
+        self.release_held(old, dropped).await;
     }
 
     async fn allocate_into(
@@ -174,6 +214,7 @@ impl ServiceAllocator {
         service: &mut Value,
         ty: &str,
         owner: &Value,
+        held: &BTreeSet<String>,
         taken: &mut Vec<String>,
     ) -> Result<(), Failure> {
         let Some(spec) = service.get_mut("spec").and_then(Value::as_object_mut) else {
@@ -211,8 +252,9 @@ impl ServiceAllocator {
                     )));
                 }
                 let key = format!("{IP_PREFIX}{ip}");
-                match self.take(&key, owner).await? {
+                match self.take_unless_held(&key, owner, held).await? {
                     Take::Taken => taken.push(key),
+                    Take::Held => {}
                     Take::Busy => {
                         return Err(invalid(format!(
                             "failed to allocate IP {requested}: provided IP is already allocated"
@@ -266,8 +308,9 @@ impl ServiceAllocator {
                 // The same port may serve two protocols of one service.
                 if !mine.contains(&p) {
                     let key = format!("{NODE_PORT_PREFIX}{p}");
-                    match self.take(&key, owner).await? {
+                    match self.take_unless_held(&key, owner, held).await? {
                         Take::Taken => taken.push(key),
+                        Take::Held => {}
                         Take::Busy => {
                             return Err(invalid("provided port is already allocated".to_owned()));
                         }
@@ -285,25 +328,11 @@ impl ServiceAllocator {
 
     /// Releases the cluster IPs and node ports of a deleted service.
     pub async fn release(&self, service: &Value) {
-        let mut keys: Vec<String> = Vec::new();
-        let ips = service
-            .pointer("/spec/clusterIPs")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
-        for ip in ips.iter().filter_map(Value::as_str) {
-            if let Ok(ip) = ip.parse::<Ipv4Addr>() {
-                keys.push(format!("{IP_PREFIX}{ip}"));
-            }
-        }
-        let ports = service
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
-        for p in ports.iter().filter_map(|p| p.get("nodePort")?.as_u64()) {
-            keys.push(format!("{NODE_PORT_PREFIX}{p}"));
-        }
-        keys.sort();
-        keys.dedup();
+        self.release_held(service, held_keys(service)).await;
+    }
+
+    /// Deletes those of `keys` that `service` holds.
+    async fn release_held(&self, service: &Value, keys: impl IntoIterator<Item = String>) {
         let want = owner(service);
         for key in keys {
             // Release only what this service holds.
@@ -387,6 +416,19 @@ impl ServiceAllocator {
         ))))
     }
 
+    /// Takes `key` for `owner` unless the stored service already holds it.
+    async fn take_unless_held(
+        &self,
+        key: &str,
+        owner: &Value,
+        held: &BTreeSet<String>,
+    ) -> Result<Take, Failure> {
+        if held.contains(key) {
+            return Ok(Take::Held);
+        }
+        self.take(key, owner).await
+    }
+
     /// Creates `key` for `owner` if it is absent.
     async fn take(&self, key: &str, owner: &Value) -> Result<Take, Failure> {
         let value = Bytes::from(owner.to_string());
@@ -428,6 +470,28 @@ enum Failure {
     Invalid(ErrorList),
     /// Anything else.
     Status(StatusError),
+}
+
+/// The allocation keys a service's spec names: its cluster IPs and node ports.
+fn held_keys(service: &Value) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let ips = service
+        .pointer("/spec/clusterIPs")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for ip in ips.iter().filter_map(Value::as_str) {
+        if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+            keys.insert(format!("{IP_PREFIX}{ip}"));
+        }
+    }
+    let ports = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for p in ports.iter().filter_map(|p| p.get("nodePort")?.as_u64()) {
+        keys.insert(format!("{NODE_PORT_PREFIX}{p}"));
+    }
+    keys
 }
 
 /// What an allocation key holds: the owning service.
