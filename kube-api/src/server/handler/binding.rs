@@ -159,7 +159,7 @@ where
             return Ok(new);
         }
         match store
-            .update(&key, storage::encode(&new)?, kv.mod_revision)
+            .update(&key, storage::encode(info, &new)?, kv.mod_revision)
             .await
         {
             Ok(revision) => {

@@ -99,7 +99,7 @@ impl Storage {
         for _ in 0..GENERATE_NAME_ATTEMPTS {
             let name = meta_str(&obj, "name").to_owned();
             let key = key::object_key(info, namespace, &name);
-            match self.store.create(&key, encode(&obj)?).await {
+            match self.store.create(&key, encode(info, &obj)?).await {
                 Ok(revision) => {
                     set_meta(&mut obj, "resourceVersion", revision.to_string());
                     return Ok(obj);

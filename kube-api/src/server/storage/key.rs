@@ -1,15 +1,14 @@
 //! The key layout of objects in the store: `/registry/{group}/{resource}/{namespace}/{name}`,
-//! the core group written `core`, cluster-scoped objects without the namespace segment.
+//! the core group written `core`, cluster-scoped objects without the namespace segment. A
+//! resource stored as another ([`super::conversion`]) uses the other's keys.
 
 use kube_core::registry::ResourceInfo;
 
-/// The group segment of keys: the group, or `core` for the core group.
-fn group_segment(info: &ResourceInfo) -> &str {
-    if info.group.is_empty() {
-        "core"
-    } else {
-        &info.group
-    }
+/// The group and resource segments of keys.
+fn segments(info: &ResourceInfo) -> (&str, &str) {
+    let (group, plural) = super::conversion::storage_resource(info)
+        .unwrap_or((info.group.as_str(), info.plural.as_str()));
+    (if group.is_empty() { "core" } else { group }, plural)
 }
 
 /// The key of one object. `namespace` is ignored for cluster-scoped resources.
@@ -22,7 +21,8 @@ pub fn object_key(info: &ResourceInfo, namespace: &str, name: &str) -> String {
 /// The prefix of every key of a collection: one namespace's objects, or (with an empty
 /// `namespace`, or for cluster-scoped resources) every object of the resource. Ends in `/`.
 pub fn collection_prefix(info: &ResourceInfo, namespace: &str) -> String {
-    let mut key = format!("/registry/{}/{}/", group_segment(info), info.plural);
+    let (group, plural) = segments(info);
+    let mut key = format!("/registry/{group}/{plural}/");
     if info.namespaced && !namespace.is_empty() {
         key.push_str(namespace);
         key.push('/');
@@ -49,5 +49,7 @@ mod tests {
             collection_prefix(&deploys, "a"),
             "/registry/apps/deployments/a/"
         );
+        let events = ResourceInfo::new("events.k8s.io", "v1", "Event", "events", true);
+        assert_eq!(object_key(&events, "a", "e"), "/registry/core/events/a/e");
     }
 }

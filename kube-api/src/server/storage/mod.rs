@@ -17,6 +17,7 @@ use crate::server::clock::Clock;
 
 pub mod allocator;
 pub mod cache;
+pub mod conversion;
 mod create;
 mod delete;
 pub mod key;
@@ -125,15 +126,17 @@ pub fn decode(info: &ResourceInfo, kv: &KeyValue) -> Result<Value, StatusError> 
     let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
         StatusError::internal(format!("stored object {} cannot be decoded: {e}", kv.key))
     })?;
+    conversion::to_served(info, &mut obj);
     set_type(info, &mut obj);
     meta::set_meta(&mut obj, "resourceVersion", kv.mod_revision.to_string());
     Ok(obj)
 }
 
-/// The bytes to store for `obj`: without its resourceVersion.
-pub fn encode(obj: &Value) -> Result<bytes::Bytes, StatusError> {
+/// The bytes to store for `obj` of `info`: without its resourceVersion, in the stored shape.
+pub fn encode(info: &ResourceInfo, obj: &Value) -> Result<bytes::Bytes, StatusError> {
     let mut obj = obj.clone();
     meta::remove_meta(&mut obj, "resourceVersion");
+    conversion::to_stored(info, &mut obj);
     serde_json::to_vec(&obj)
         .map(bytes::Bytes::from)
         .map_err(StatusError::internal)

@@ -181,7 +181,7 @@ impl Storage {
                     };
                     match self
                         .store
-                        .update(&key, encode(&obj)?, kv.mod_revision)
+                        .update(&key, encode(info, &obj)?, kv.mod_revision)
                         .await
                     {
                         Ok(revision) => {
