@@ -29,7 +29,8 @@ fn ip_of(svc: &Value) -> Ipv4Addr {
 on_every_store!(
     concurrent_creates_get_distinct_ips_in_range,
     requested_ips_are_checked,
-    type_changes_allocate_and_release
+    type_changes_allocate_and_release,
+    repair_releases_leaks_and_records_what_services_hold
 );
 
 async fn concurrent_creates_get_distinct_ips_in_range(s: TestServer) {
@@ -348,4 +349,66 @@ async fn type_changes_allocate_and_release(s: TestServer) {
     let (ips, ports) = held(&s).await;
     assert!(!ips.contains(&new_ip));
     assert_eq!(ports, [taken].into());
+}
+
+/// The repair loop's rules, one run at a time: a leaked key goes on the third run that finds
+/// it leaked, a key whose service appears in the meantime stays, and an address a service
+/// holds without a key is recorded again.
+async fn repair_releases_leaks_and_records_what_services_hold(s: TestServer) {
+    use kube_api::server::storage::allocator::{IP_PREFIX, Repair};
+    let (code, a) = s.post(SERVICES, service("a", json!({}))).await;
+    assert_eq!(code, StatusCode::CREATED, "{a}");
+    let a_key = format!("{IP_PREFIX}{}", ip_of(&a));
+    let owner =
+        |name: &str| bytes::Bytes::from(json!({"namespace": "default", "name": name}).to_string());
+    // A key whose service was never written, and one taken for a create still in flight.
+    let ghost = format!("{IP_PREFIX}10.96.5.5");
+    let late = format!("{IP_PREFIX}10.96.5.6");
+    s.store.create(&ghost, owner("ghost")).await.unwrap();
+    s.store.create(&late, owner("late")).await.unwrap();
+    let mut repair = Repair::new();
+    let server = s.server.clone();
+    let mut run = async || {
+        server
+            .repair_service_allocations(&mut repair)
+            .await
+            .expect("services allocate")
+            .expect("the repair reads the store")
+    };
+    let first = run().await;
+    assert_eq!(first.suspected, [ghost.clone(), late.clone()]);
+    assert!(first.released.is_empty() && first.recorded.is_empty());
+    // The in-flight create lands: its service now holds the key.
+    let late_service = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "late", "namespace": "default", "uid": "u-late"},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.5.6", "clusterIPs": ["10.96.5.6"],
+            "ports": [{"port": 80, "protocol": "TCP"}]}});
+    s.store
+        .create(
+            "/registry/core/services/default/late",
+            bytes::Bytes::from(late_service.to_string()),
+        )
+        .await
+        .unwrap();
+    // Service a loses its key (a store restored without the ranges, say).
+    s.store.delete(&a_key, None).await.unwrap();
+    let second = run().await;
+    assert_eq!(second.suspected, [ghost.clone()]);
+    assert_eq!(second.recorded, [a_key.clone()]);
+    let third = run().await;
+    assert_eq!(third.released, [ghost.clone()]);
+    assert!(
+        third.suspected.is_empty() && third.recorded.is_empty(),
+        "{third:?}"
+    );
+    let fourth = run().await;
+    assert_eq!(fourth, Default::default());
+    assert!(s.store.get(&ghost).await.unwrap().is_none());
+    assert!(s.store.get(&late).await.unwrap().is_some());
+    assert!(s.store.get(&a_key).await.unwrap().is_some());
+    // The released address can be taken again.
+    let (code, b) = s
+        .post(SERVICES, service("b", json!({"clusterIP": "10.96.5.5"})))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{b}");
 }

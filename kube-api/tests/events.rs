@@ -36,11 +36,17 @@ async fn both_apis_serve_the_same_events(s: TestServer) {
     assert_eq!(ev["note"], "image pulled");
     assert_eq!(ev["deprecatedCount"], 2);
     assert_eq!(ev["deprecatedSource"]["host"], "n1");
-    assert!(ev.get("message").is_none() && ev.get("involvedObject").is_none(), "{ev}");
+    assert!(
+        ev.get("message").is_none() && ev.get("involvedObject").is_none(),
+        "{ev}"
+    );
 
     // A watch through events.k8s.io sees a write through core/v1, converted.
     let mut watch = s
-        .watch(&format!("{EVENTS}?watch=true&resourceVersion={}", rv_of(&core)))
+        .watch(&format!(
+            "{EVENTS}?watch=true&resourceVersion={}",
+            rv_of(&core)
+        ))
         .await;
     let (code, _) = s
         .post(
@@ -78,7 +84,12 @@ async fn both_apis_serve_the_same_events(s: TestServer) {
     assert_eq!(core["involvedObject"]["name"], "web");
     assert_eq!(core["reportingComponent"], "default-scheduler");
     let (_, list) = s.get(CORE).await;
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(name_of).collect();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(name_of)
+        .collect();
     assert_eq!(names, ["pulled", "scheduled", "started"]);
     let (_, list) = s.get(EVENTS).await;
     assert_eq!(list["kind"], "EventList");

@@ -49,6 +49,9 @@ use storage::{
 /// The largest request body the server reads (upstream's 3 MiB).
 pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// How often [`ApiServer::serve`] repairs service allocations (upstream's interval).
+pub const ALLOCATION_REPAIR_INTERVAL: Duration = Duration::from_secs(3 * 60);
+
 /// The namespaces the server creates at start.
 pub const SYSTEM_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -265,6 +268,55 @@ impl ApiServer {
         }
     }
 
+    /// One run of the service allocation repair (see [`storage::allocator::repair`]):
+    /// releases allocation keys `repair` has found leaked often enough, and records keys that
+    /// services hold without one. `None` when services allocate nothing.
+    pub async fn repair_service_allocations(
+        &self,
+        repair: &mut storage::allocator::Repair,
+    ) -> Option<Result<storage::allocator::RepairReport, kube_store::Error>> {
+        let allocator = self.state.storage.allocator()?;
+        let services =
+            self.state
+                .config
+                .registry
+                .get(&kube_core::gvk::GroupVersionResource::new(
+                    "", "v1", "services",
+                ))?;
+        let prefix = storage::key::collection_prefix(services, "");
+        Some(repair.run(allocator, &prefix).await)
+    }
+
+    /// Repairs service allocations every [`ALLOCATION_REPAIR_INTERVAL`] until the server
+    /// shuts down.
+    pub async fn run_allocation_repair(self) {
+        let mut repair = storage::allocator::Repair::new();
+        let mut shutdown = self.state.shutdown.subscribe();
+        let mut ticks = tokio::time::interval(ALLOCATION_REPAIR_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            match self.repair_service_allocations(&mut repair).await {
+                None => return,
+                Some(Ok(report)) => {
+                    for key in &report.released {
+                        tracing::warn!(%key, "released a leaked service allocation");
+                    }
+                    for key in &report.recorded {
+                        tracing::warn!(%key, "recorded a service allocation that had no key");
+                    }
+                    for key in &report.conflicting {
+                        tracing::warn!(%key, "two services claim one allocation");
+                    }
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "repairing service allocations failed"),
+            }
+        }
+    }
+
     /// Ends every open watch; requests after this still work.
     pub fn shutdown_watches(&self) {
         self.state.shutdown.send_replace(true);
@@ -289,6 +341,7 @@ impl ApiServer {
         self.ensure_kubernetes_service(port)
             .await
             .map_err(Error::Bootstrap)?;
+        tokio::spawn(self.clone().run_allocation_repair());
         let builder = Builder::new(TokioExecutor::new());
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);

@@ -82,6 +82,11 @@ impl Storage {
         self
     }
 
+    /// The service allocator, when services allocate cluster IPs and node ports.
+    pub fn allocator(&self) -> Option<&allocator::ServiceAllocator> {
+        self.allocator.as_ref()
+    }
+
     /// The store under this storage.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

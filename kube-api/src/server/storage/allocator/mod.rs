@@ -21,6 +21,10 @@ use kube_core::validation::{ErrorList, FieldError, Path};
 use kube_store::{ListRequest, Store};
 use serde_json::{Value, json};
 
+pub mod repair;
+
+pub use repair::{Repair, RepairReport};
+
 /// The key prefix of allocated cluster IPs.
 pub const IP_PREFIX: &str = "/registry/ranges/serviceips/";
 
