@@ -393,10 +393,10 @@ async fn repair_releases_leaks_and_records_what_services_hold(s: TestServer) {
     // Service a loses its key (a store restored without the ranges, say).
     s.store.delete(&a_key, None).await.unwrap();
     let second = run().await;
-    assert_eq!(second.suspected, [ghost.clone()]);
-    assert_eq!(second.recorded, [a_key.clone()]);
+    assert_eq!(second.suspected, std::slice::from_ref(&ghost));
+    assert_eq!(second.recorded, std::slice::from_ref(&a_key));
     let third = run().await;
-    assert_eq!(third.released, [ghost.clone()]);
+    assert_eq!(third.released, std::slice::from_ref(&ghost));
     assert!(
         third.suspected.is_empty() && third.recorded.is_empty(),
         "{third:?}"
