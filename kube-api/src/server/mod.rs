@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 pub mod clock;
 pub mod discovery;
+pub mod flowcontrol;
 pub mod handler;
 pub mod kubeconfig;
 pub mod metrics;
@@ -90,6 +91,8 @@ pub struct Config {
     pub service_cidr: storage::allocator::Ipv4Cidr,
     /// The range service node ports are allocated from.
     pub node_port_range: std::ops::RangeInclusive<u16>,
+    /// Caps on requests in flight and open watches, and the request deadline.
+    pub limits: flowcontrol::Limits,
 }
 
 /// Upstream's default node port range.
@@ -107,6 +110,7 @@ impl Default for Config {
             watch_cache: Some(WatchCacheConfig::default()),
             service_cidr: storage::allocator::Ipv4Cidr::default(),
             node_port_range: DEFAULT_NODE_PORT_RANGE,
+            limits: flowcontrol::Limits::default(),
         }
     }
 }
@@ -121,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("watch_cache", &self.watch_cache)
             .field("service_cidr", &self.service_cidr)
             .field("node_port_range", &self.node_port_range)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +147,8 @@ pub struct ServerState {
     pub openapi: OpenApi,
     /// The request metrics served on `/metrics`.
     pub metrics: Metrics,
+    /// The caps on requests in flight and open watches.
+    pub flow: flowcontrol::FlowControl,
 }
 
 impl std::fmt::Debug for dyn Strategy {
@@ -181,6 +188,7 @@ impl ApiServer {
                 discovery: Discovery::new(&config.registry),
                 openapi: OpenApi::new(&config.registry),
                 strategy: Arc::clone(&config.strategy),
+                flow: flowcontrol::FlowControl::new(config.limits.clone()),
                 config,
                 storage,
                 shutdown,
@@ -391,7 +399,7 @@ impl ApiServer {
         let labels = self.metric_labels(&info, &parts.method, &parts.headers, &query);
         let started = tokio::time::Instant::now();
         let response = self
-            .route(info, query, parts.headers, parts.method, body)
+            .admit_and_route(info, query, parts.headers, parts.method, body)
             .instrument(span.clone())
             .await;
         let code = response.status().as_u16();
@@ -436,6 +444,54 @@ impl ApiServer {
             }
         }
         labels
+    }
+
+    /// Admits the request under its cap (429 over it) and routes it; a request that is not
+    /// long-running runs as its own task under its deadline (504 past it, the task running on
+    /// so that no write is cut in half).
+    async fn admit_and_route(
+        &self,
+        info: RequestInfo,
+        query: std::collections::BTreeMap<String, String>,
+        headers: http::HeaderMap,
+        method: Method,
+        body: Bytes,
+    ) -> Response<ResponseBody> {
+        use flowcontrol::RequestKind;
+        let flow = &self.state.flow;
+        let kind = RequestKind::of(&info);
+        let deadline = match flow.deadline(kind, query.get("timeout").map(String::as_str)) {
+            Ok(deadline) => deadline,
+            Err(e) => return response::error(&e),
+        };
+        // Watches take their place under the watch cap in their handler, for as long as they
+        // stream.
+        let admitted = match kind {
+            RequestKind::LongRunning => None,
+            _ => match flow.admit(kind) {
+                Ok(admitted) => Some(admitted),
+                Err(e) => return response::error(&e),
+            },
+        };
+        let Some(deadline) = deadline else {
+            let _admitted = admitted;
+            return self.route(info, query, headers, method, body).await;
+        };
+        let server = self.clone();
+        let task = tokio::spawn(
+            async move {
+                let _admitted = admitted;
+                server.route(info, query, headers, method, body).await
+            }
+            .in_current_span(),
+        );
+        match tokio::time::timeout(deadline, task).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => response::error(&StatusError::internal(format!(
+                "the request handler failed: {e}"
+            ))),
+            Err(_) => response::error(&flowcontrol::deadline_exceeded()),
+        }
     }
 
     async fn route(
@@ -544,7 +600,11 @@ impl ApiServer {
             return response::with_type(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
-                self.state.metrics.render(),
+                format!(
+                    "{}{}",
+                    self.state.metrics.render(),
+                    self.state.flow.render()
+                ),
             );
         }
         let accept = headers

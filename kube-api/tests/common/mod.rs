@@ -77,7 +77,7 @@ macro_rules! on_every_store {
     (@paused $kind:ident, $case:ident) => {
         #[tokio::test(start_paused = true)]
         async fn $case() {
-            super::$case(TestServer::on(StoreKind::$kind).await).await;
+            super::$case(TestServer::paused(StoreKind::$kind).await).await;
         }
     };
 }
@@ -102,6 +102,27 @@ impl TestServer {
     /// A server on a fresh store of `kind`, with the default settings.
     pub async fn on(kind: StoreKind) -> Self {
         Self::with_config(kind, Config::default()).await
+    }
+
+    /// A server on a fresh store of `kind` for a test under a paused clock: without request
+    /// deadlines, since the paused clock jumps ahead while a request waits on real I/O (the
+    /// embedded store's writer thread), which would fire them at once.
+    pub async fn paused(kind: StoreKind) -> Self {
+        let mut config = Config::default();
+        config.limits.request_timeout = std::time::Duration::ZERO;
+        Self::with_config(kind, config).await
+    }
+
+    /// A server over `store` (a MemoryStore wrapped by the test, say) with `config`.
+    pub async fn over(store: Arc<dyn Store>, config: Config) -> Self {
+        let server = ApiServer::new(Arc::clone(&store), config);
+        server.ensure_system_namespaces().await.unwrap();
+        Self {
+            server,
+            store,
+            kind: StoreKind::Memory,
+            _guard: None,
+        }
     }
 
     /// A server on a fresh store of `kind` with `config`.

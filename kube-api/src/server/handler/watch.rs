@@ -90,6 +90,10 @@ pub async fn watch(ctx: &Ctx) -> HandlerResult {
         allow_bookmarks,
         bookmark_interval: ctx.state.config.bookmark_interval,
     };
+    let admitted = ctx
+        .state
+        .flow
+        .admit(crate::server::flowcontrol::RequestKind::LongRunning)?;
     let mut events = ctx
         .storage()
         .watch(ctx.resource.clone(), &ctx.request.namespace, options)
@@ -105,8 +109,10 @@ pub async fn watch(ctx: &Ctx) -> HandlerResult {
     ));
     let info = Arc::clone(&ctx.resource);
     tokio::spawn(async move {
-        // Counted as open until this task ends (client gone, timeout, shutdown).
+        // Counted as open, and under the watch cap, until this task ends (client gone,
+        // timeout, shutdown).
         let _open = open;
+        let _admitted = admitted;
         let mut headers = true;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
