@@ -519,6 +519,20 @@ impl ApiServer {
         if !scoped_right {
             return response::error(&response::path_not_found());
         }
+        // Writes of one object need its name; a create names none (upstream routes neither).
+        let misrouted = match info.verb {
+            Verb::Update | Verb::Patch => info.name.is_empty(),
+            Verb::Create => !info.name.is_empty() && info.subresource.is_empty(),
+            _ => false,
+        };
+        if misrouted {
+            return response::error(&StatusError::new(
+                405,
+                kube_core::status::Reason::MethodNotAllowed,
+                "the server does not allow this method on the requested resource",
+                None,
+            ));
+        }
         if !info.subresource.is_empty() {
             let served = matches!(
                 info.subresource.as_str(),

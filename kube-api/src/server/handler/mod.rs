@@ -109,7 +109,13 @@ impl Ctx {
     pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), StatusError> {
         let labels = match self.param("labelSelector") {
             Some(s) => LabelSelector::parse(s).map_err(|e| {
-                StatusError::bad_request(format!("unable to parse requirement: {e}"))
+                let e = e.to_string();
+                // Syntax errors already say so.
+                if e.starts_with("unable to parse requirement") {
+                    StatusError::bad_request(e)
+                } else {
+                    StatusError::bad_request(format!("unable to parse requirement: {e}"))
+                }
             })?,
             None => LabelSelector::everything(),
         };

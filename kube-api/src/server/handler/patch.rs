@@ -50,8 +50,7 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
             &r.subresource,
             dry_run,
             |old| {
-                let patched = patch::apply(kind, old, &body, schema)
-                    .map_err(|e| StatusError::new(422, Reason::Invalid, e.to_string(), None))?;
+                let patched = patch::apply(kind, old, &body, schema).map_err(patch_error)?;
                 warnings = validation.check(info, &patched)?;
                 Ok(patched)
             },
@@ -61,4 +60,16 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
         json(StatusCode::OK, &outcome.into_object()),
         &warnings,
     ))
+}
+
+/// A patch that fails as upstream's patcher answers: 400 for a JSON patch that does not
+/// decode, 413 for one with too many operations, 422 for one that does not apply.
+fn patch_error(e: patch::PatchError) -> StatusError {
+    match e {
+        patch::PatchError::MalformedJsonPatch { .. } => StatusError::bad_request(e.to_string()),
+        patch::PatchError::TooManyOperations { .. } => {
+            StatusError::request_entity_too_large(&e.to_string())
+        }
+        e => StatusError::new(422, Reason::Invalid, e.to_string(), None),
+    }
 }
