@@ -23,16 +23,20 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub mod authn;
 pub mod clock;
 pub mod discovery;
 pub mod handler;
 pub mod kubeconfig;
 pub mod negotiate;
 pub mod openapi;
+pub mod pki;
 pub mod protobuf;
 pub mod request;
 pub mod response;
+mod serve;
 pub mod storage;
+pub mod tls;
 
 use clock::{Clock, SystemClock};
 use discovery::Discovery;
@@ -85,6 +89,9 @@ pub struct Config {
     pub service_cidr: storage::allocator::Ipv4Cidr,
     /// The range service node ports are allocated from.
     pub node_port_range: std::ops::RangeInclusive<u16>,
+    /// Who sends each request. The default has no authenticators and lets every request in
+    /// as anonymous (for in-process embedders and tests); the binaries configure the chain.
+    pub authentication: authn::Authentication,
 }
 
 /// Upstream's default node port range.
@@ -102,6 +109,7 @@ impl Default for Config {
             watch_cache: Some(WatchCacheConfig::default()),
             service_cidr: storage::allocator::Ipv4Cidr::default(),
             node_port_range: DEFAULT_NODE_PORT_RANGE,
+            authentication: authn::Authentication::default(),
         }
     }
 }
@@ -116,6 +124,7 @@ impl std::fmt::Debug for Config {
             .field("watch_cache", &self.watch_cache)
             .field("service_cidr", &self.service_cidr)
             .field("node_port_range", &self.node_port_range)
+            .field("authentication", &self.authentication)
             .finish_non_exhaustive()
     }
 }
@@ -272,45 +281,47 @@ impl ApiServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
-        use hyper_util::rt::{TokioExecutor, TokioIo};
-        use hyper_util::server::conn::auto::Builder;
-        use hyper_util::server::graceful::GracefulShutdown;
-        use hyper_util::service::TowerToHyperService;
+        self.bootstrap(&listener).await?;
+        serve::run(self, listener, None, shutdown).await
+    }
 
+    /// [`serve`](Self::serve) over TLS with `tls` (see [`tls::server_config`]): HTTP/2 or
+    /// HTTP/1.1 by ALPN; client certificates, if presented, reach the authenticators.
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        self.bootstrap(&listener).await?;
+        serve::run(
+            self,
+            listener,
+            Some(tokio_rustls::TlsAcceptor::from(tls)),
+            shutdown,
+        )
+        .await
+    }
+
+    /// The system namespaces and the `kubernetes` service, before serving.
+    async fn bootstrap(&self, listener: &TcpListener) -> Result<(), Error> {
         self.ensure_system_namespaces()
             .await
             .map_err(Error::Bootstrap)?;
         let port = listener.local_addr().map_err(Error::Accept)?.port();
         self.ensure_kubernetes_service(port)
             .await
-            .map_err(Error::Bootstrap)?;
-        let builder = Builder::new(TokioExecutor::new());
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => accepted.map_err(Error::Accept)?,
-                () = &mut shutdown => break,
-            };
-            let service = TowerToHyperService::new(self.clone());
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-            });
-        }
-        self.shutdown_watches();
-        graceful.shutdown().await;
-        Ok(())
+            .map_err(Error::Bootstrap)
     }
 
     /// Answers one request whose body has been read.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<ResponseBody> {
         let (parts, body) = request.into_parts();
+        // Authentication comes first, as upstream: an unauthenticated request learns nothing.
+        let user = match self.state.config.authentication.authenticate(&parts).await {
+            Ok(user) => user,
+            Err(e) => return response::error(&e),
+        };
         let query = parse_query(parts.uri.query());
         let Some(info) = RequestInfo::parse(&parts.method, parts.uri.path(), &query) else {
             return response::error(&StatusError::method_not_supported(
@@ -327,12 +338,13 @@ impl ApiServer {
             namespace = %info.namespace,
             name = %info.name,
             path = %info.path,
+            user = %user.name,
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
         let started = tokio::time::Instant::now();
         let response = self
-            .route(info, query, parts.headers, parts.method, body)
+            .route(info, user, query, parts.headers, parts.method, body)
             .instrument(span.clone())
             .await;
         span.record("code", response.status().as_u16());
@@ -344,6 +356,7 @@ impl ApiServer {
     async fn route(
         &self,
         info: RequestInfo,
+        user: authn::UserInfo,
         query: std::collections::BTreeMap<String, String>,
         headers: http::HeaderMap,
         method: Method,
@@ -387,7 +400,10 @@ impl ApiServer {
             && info.resource == "bindings"
             && info.subresource.is_empty()
             && info.verb == Verb::Create;
-        if !resource.stored && !legacy_binding {
+        let self_subject_review = info.group == "authentication.k8s.io"
+            && info.resource == "selfsubjectreviews"
+            && info.verb == Verb::Create;
+        if !resource.stored && !legacy_binding && !self_subject_review {
             return response::error(&StatusError::method_not_supported(
                 &resource.group,
                 &resource.plural,
@@ -398,6 +414,7 @@ impl ApiServer {
             state: Arc::clone(&self.state),
             request: info,
             resource,
+            user,
             query,
             headers,
             body,
@@ -407,6 +424,7 @@ impl ApiServer {
             ("binding", _) => handler::binding::bind(&ctx).await,
             ("eviction", _) => handler::eviction::evict(&ctx).await,
             _ if legacy_binding => handler::binding::bind(&ctx).await,
+            _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
             _ => self.dispatch(&ctx).await,
         };
         result.unwrap_or_else(|e| response::error(&e))
