@@ -10,11 +10,12 @@ pub fn plain_http(server_url: &str) -> String {
     render(server_url, None, "{}")
 }
 
-/// A kubeconfig for `https` at `server_url`, verifying the server against `ca_pem` and
-/// authenticating with the client certificate `cert_pem` and its key `key_pem`.
+/// A kubeconfig for `https` at `server_url`, verifying the server against `ca_pem` (else the
+/// system roots) and authenticating with the client certificate `cert_pem` and its key
+/// `key_pem`.
 pub fn with_client_certificate(
     server_url: &str,
-    ca_pem: &str,
+    ca_pem: Option<&str>,
     cert_pem: &str,
     key_pem: &str,
 ) -> String {
@@ -23,14 +24,20 @@ pub fn with_client_certificate(
         STANDARD.encode(cert_pem),
         STANDARD.encode(key_pem)
     );
-    render(server_url, Some(ca_pem), &user)
+    render(server_url, ca_pem, &user)
 }
 
-/// A kubeconfig for `https` at `server_url`, verifying the server against `ca_pem` and
-/// authenticating with the bearer `token`.
-pub fn with_token(server_url: &str, ca_pem: &str, token: &str) -> String {
+/// A kubeconfig for `https` at `server_url`, verifying the server against `ca_pem` (else the
+/// system roots) and authenticating with the bearer `token`.
+pub fn with_token(server_url: &str, ca_pem: Option<&str>, token: &str) -> String {
     let user = format!("\n    token: {}", serde_json::Value::from(token));
-    render(server_url, Some(ca_pem), &user)
+    render(server_url, ca_pem, &user)
+}
+
+/// A kubeconfig for `https` at `server_url`, verifying the server against `ca_pem` (else the
+/// system roots), without credentials.
+pub fn anonymous(server_url: &str, ca_pem: Option<&str>) -> String {
+    render(server_url, ca_pem, "{}")
 }
 
 fn render(server_url: &str, ca_pem: Option<&str>, user: &str) -> String {

@@ -34,6 +34,7 @@ pub mod pki;
 pub mod protobuf;
 pub mod request;
 pub mod response;
+pub mod secure;
 mod serve;
 pub mod storage;
 pub mod tls;

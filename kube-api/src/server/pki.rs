@@ -247,7 +247,7 @@ impl Pki {
     pub fn admin_kubeconfig(&self, server_url: &str) -> String {
         kubeconfig::with_client_certificate(
             server_url,
-            &self.ca_cert_pem,
+            Some(&self.ca_cert_pem),
             &self.admin_cert_pem,
             &self.admin_key_pem,
         )

@@ -4,6 +4,9 @@
 //! [`on_every_store!`] generates one test per store from one async fn taking a [`TestServer`].
 #![allow(dead_code)]
 
+pub mod https;
+pub mod kubectl;
+
 use std::any::Any;
 use std::sync::Arc;
 
