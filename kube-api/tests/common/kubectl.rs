@@ -36,7 +36,7 @@ impl Kubectl {
     }
 
     /// Runs kubectl with `args` (and stdin, if given); returns (success, stdout, stderr).
-    pub fn run_with(&self, args: &[&str], stdin: Option<&Path>) -> (bool, String, String) {
+    pub fn run(&self, args: &[&str], stdin: Option<&Path>) -> (bool, String, String) {
         let mut cmd = self.command(args);
         if let Some(file) = stdin {
             cmd.stdin(std::fs::File::open(file).unwrap());
@@ -49,14 +49,9 @@ impl Kubectl {
         )
     }
 
-    /// Runs kubectl with `args`; returns (success, stdout, stderr).
-    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
-        self.run_with(args, None)
-    }
-
     /// Runs kubectl with `args`, failing the test unless it succeeds; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args);
+        let (ok, out, err) = self.run(args, None);
         assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
         out
     }
