@@ -8,10 +8,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::https::{Credentials, HttpsServer};
+use common::https::HttpsServer;
 use kube_api::server::Config;
 use kube_api::server::authn::Anonymous;
 use kube_api::server::pki::{self, Pki};
+use kube_api::server::test_util::{self, Credentials};
 use kube_store::{MemoryStore, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -233,7 +234,7 @@ async fn bad_handshakes_neither_stall_nor_end_the_accept_loop() {
         SystemTime::now(),
     )
     .unwrap();
-    let refused = common::https::request(
+    let refused = test_util::request(
         s.address,
         &other.ca_cert_pem,
         "GET",

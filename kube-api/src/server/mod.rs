@@ -37,6 +37,8 @@ pub mod response;
 pub mod secure;
 mod serve;
 pub mod storage;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod tls;
 
 use clock::{Clock, SystemClock};
