@@ -30,6 +30,8 @@ pub(super) async fn run(
 ) -> Result<(), Error> {
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    // Ends handshakes in progress at shutdown: their connections serve no request yet.
+    let (closing, closed) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -45,11 +47,24 @@ pub(super) async fn run(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let mut closed = closed.clone();
         tokio::spawn(async move {
             let Some(tls) = tls else {
                 return connection(server, builder, watcher, stream, None, peer).await;
             };
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+            let handshake = async {
+                let mut stream = stream;
+                if plain_http(&stream).await {
+                    answer_plain_http(&mut stream).await;
+                    return Err(std::io::Error::other("plain HTTP on the TLS port"));
+                }
+                tls.accept(stream).await
+            };
+            let handshake = tokio::select! {
+                done = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => done,
+                _ = closed.wait_for(|closed| *closed) => return,
+            };
+            match handshake {
                 Ok(Ok(stream)) => {
                     let certs = stream
                         .get_ref()
@@ -66,6 +81,7 @@ pub(super) async fn run(
             }
         });
     }
+    closing.send_replace(true);
     server.shutdown_watches();
     graceful.shutdown().await;
     Ok(())
@@ -96,6 +112,25 @@ async fn connection<I>(
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+}
+
+/// Whether the client's first byte starts an HTTP request rather than a TLS record (which
+/// starts with 0x16, a handshake). Waits for the first byte.
+async fn plain_http(stream: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Go's answer to plain HTTP on a TLS port, which upstream's clients show as it is.
+async fn answer_plain_http(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream
+        .write_all(
+            b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+              Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        )
+        .await;
+    let _ = stream.shutdown().await;
 }
 
 /// Errors of one accepted connection rather than of the listener.
