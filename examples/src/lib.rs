@@ -46,7 +46,8 @@ pub fn split_flag(arg: &str) -> (&str, Option<&str>) {
 
 /// Applies one of kube-apiserver's secure-serving and authentication flags to `options`:
 /// `--tls-san NAME` (repeatable), `--tls-cert-file`, `--tls-private-key-file`,
-/// `--client-ca-file`, `--token-auth-file`, `--anonymous-auth=true|false`. Returns false for
+/// `--client-ca-file`, `--token-auth-file`, `--service-account-issuer`,
+/// `--anonymous-auth=true|false`. Returns false for
 /// another flag.
 pub fn secure_serving_flag(
     options: &mut kube_api::server::secure::SecureServing,
@@ -60,6 +61,7 @@ pub fn secure_serving_flag(
         "--tls-private-key-file" => options.tls_private_key_file = Some(value()?.into()),
         "--client-ca-file" => options.client_ca_file = Some(value()?.into()),
         "--token-auth-file" => options.token_auth_file = Some(value()?.into()),
+        "--service-account-issuer" => options.service_account_issuer = value()?,
         "--anonymous-auth" => {
             options.anonymous = match value()?.as_str() {
                 "true" => Anonymous::Enabled,
@@ -75,7 +77,7 @@ pub fn secure_serving_flag(
 /// The usage text of [`secure_serving_flag`]'s flags.
 pub const SECURE_SERVING_USAGE: &str = "[--tls-san NAME]... [--tls-cert-file FILE \
      --tls-private-key-file FILE] [--client-ca-file FILE] [--token-auth-file FILE] \
-     [--anonymous-auth=true|false]";
+     [--service-account-issuer URL] [--anonymous-auth=true|false]";
 
 /// The URL clients reach a server listening on `address` at: a wildcard address becomes
 /// loopback.

@@ -294,3 +294,76 @@ async fn certificates_and_kubeconfig_survive_a_restart() {
     assert_eq!(code, 200, "{body}");
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_authenticate_and_token_reviews_judge_tokens() {
+    let s = start().await;
+    let token = s
+        .secured
+        .service_account_tokens
+        .issue("team", "builder", "uid-sa", 3600)
+        .unwrap();
+    let (code, review) = whoami(&s, &Credentials::token(&token)).await;
+    assert_eq!(code, 201, "{review}");
+    let user = &review["status"]["userInfo"];
+    assert_eq!(user["username"], "system:serviceaccount:team:builder");
+    assert_eq!(user["uid"], "uid-sa");
+    assert_eq!(
+        user["groups"],
+        json!([
+            "system:serviceaccounts",
+            "system:serviceaccounts:team",
+            "system:authenticated"
+        ])
+    );
+
+    // A token signed by another key pair with the same issuer is refused.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = kube_api::server::secure::SecureServing::new(elsewhere.path().join("pki"))
+        .build(&Config::default())
+        .unwrap();
+    let forged = other
+        .service_account_tokens
+        .issue("kube-system", "admin", "", 3600)
+        .unwrap();
+    let (code, body) = s
+        .request("GET", "/api/v1/pods", &Credentials::token(&forged), None)
+        .await;
+    assert_unauthorized(code, &body);
+
+    let review = |token: &str| {
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+               "spec": {"token": token}})
+        .to_string()
+    };
+    let path = "/apis/authentication.k8s.io/v1/tokenreviews";
+    let (code, body) = s
+        .request("POST", path, &admin(&s), Some(&review(&token)))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["kind"], "TokenReview");
+    assert_eq!(answer["status"]["authenticated"], true);
+    assert_eq!(
+        answer["status"]["user"]["username"],
+        "system:serviceaccount:team:builder"
+    );
+    let (code, body) = s
+        .request("POST", path, &admin(&s), Some(&review("s3cret")))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["status"]["user"]["username"], "jane");
+    for bad in [forged.as_str(), "nonsense"] {
+        let (code, body) = s
+            .request("POST", path, &admin(&s), Some(&review(bad)))
+            .await;
+        assert_eq!(code, 201, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["status"]["authenticated"], false, "{answer}");
+        assert!(answer["status"]["error"].is_string(), "{answer}");
+    }
+    let (code, body) = s.request("POST", path, &admin(&s), Some(&review(""))).await;
+    assert_eq!(code, 400, "{body}");
+    s.stop().await;
+}

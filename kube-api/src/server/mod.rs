@@ -406,7 +406,10 @@ impl ApiServer {
         let self_subject_review = info.group == "authentication.k8s.io"
             && info.resource == "selfsubjectreviews"
             && info.verb == Verb::Create;
-        if !resource.stored && !legacy_binding && !self_subject_review {
+        let token_review = info.group == "authentication.k8s.io"
+            && info.resource == "tokenreviews"
+            && info.verb == Verb::Create;
+        if !resource.stored && !legacy_binding && !self_subject_review && !token_review {
             return response::error(&StatusError::method_not_supported(
                 &resource.group,
                 &resource.plural,
@@ -428,6 +431,7 @@ impl ApiServer {
             ("eviction", _) => handler::eviction::evict(&ctx).await,
             _ if legacy_binding => handler::binding::bind(&ctx).await,
             _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
+            _ if token_review => handler::tokenreview::create(&ctx).await,
             _ => self.dispatch(&ctx).await,
         };
         result.unwrap_or_else(|e| response::error(&e))

@@ -1,7 +1,8 @@
 //! Secure serving as kube-apiserver's flags configure it: the certificates (generated in a
 //! directory, or brought with `--tls-cert-file`, `--tls-private-key-file`,
 //! `--client-ca-file`), the TLS settings, and the authentication chain (client certificates,
-//! then bearer tokens from `--token-auth-file`, then the anonymous policy).
+//! then bearer tokens: service-account tokens and `--token-auth-file`, then the anonymous
+//! policy).
 //!
 //! [`SecureServing::build`] turns the options into what [`ApiServer::serve_tls`] and
 //! [`Config::authentication`] take.
@@ -15,6 +16,7 @@ use std::time::SystemTime;
 
 use super::Config;
 use super::authn::bearer::BearerToken;
+use super::authn::service_account::{self, ServiceAccountTokens};
 use super::authn::token_file::{self, TokenFile};
 use super::authn::x509::X509;
 use super::authn::{Anonymous, Authentication};
@@ -33,6 +35,9 @@ pub enum Error {
     /// A certificate, key or CA file is unusable.
     #[error(transparent)]
     Tls(#[from] tls::Error),
+    /// The service-account key pair is unusable.
+    #[error(transparent)]
+    ServiceAccount(#[from] service_account::Error),
     /// The token file is unusable.
     #[error(transparent)]
     TokenFile(#[from] token_file::Error),
@@ -69,6 +74,9 @@ pub struct SecureServing {
     /// When requests without credentials get in (`--anonymous-auth`; default: only the health
     /// checks and `/version`).
     pub anonymous: Anonymous,
+    /// The issuer of service-account tokens, also their audience
+    /// (`--service-account-issuer`).
+    pub service_account_issuer: String,
 }
 
 impl SecureServing {
@@ -83,6 +91,7 @@ impl SecureServing {
             client_ca_file: None,
             token_auth_file: None,
             anonymous: Anonymous::public_info(),
+            service_account_issuer: service_account::DEFAULT_ISSUER.to_owned(),
         }
     }
 
@@ -108,7 +117,13 @@ impl SecureServing {
             }
             _ => return Err(Error::HalfAKeyPair),
         };
-        let mut bearer = BearerToken::new();
+        let service_account_tokens = ServiceAccountTokens::new(
+            &self.service_account_issuer,
+            &pki.service_account_public_pem,
+            Some(&pki.service_account_key_pem),
+            Arc::clone(&config.clock),
+        )?;
+        let mut bearer = BearerToken::new().with(service_account_tokens.clone());
         if let Some(path) = &self.token_auth_file {
             bearer = bearer.with(TokenFile::load(path)?);
         }
@@ -120,6 +135,7 @@ impl SecureServing {
             pki,
             tls,
             authentication,
+            service_account_tokens,
             generated_serving,
             generated_client_ca,
         })
@@ -135,6 +151,8 @@ pub struct Secured {
     pub tls: Arc<rustls::ServerConfig>,
     /// The authentication chain for [`Config::authentication`].
     pub authentication: Authentication,
+    /// Issues and verifies service-account tokens with the generated key pair.
+    pub service_account_tokens: ServiceAccountTokens,
     generated_serving: bool,
     generated_client_ca: bool,
 }

@@ -9,7 +9,8 @@
 //! else 401. Authenticated users get the `system:authenticated` group.
 //!
 //! Authenticators: [`x509::X509`] (client certificates), [`bearer::BearerToken`] over
-//! [`bearer::TokenAuthenticator`]s such as [`token_file::TokenFile`].
+//! [`bearer::TokenAuthenticator`]s: [`token_file::TokenFile`] and
+//! [`service_account::ServiceAccountTokens`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +20,7 @@ use kube_core::status::StatusError;
 use serde_json::{Value, json};
 
 pub mod bearer;
+pub mod service_account;
 pub mod token_file;
 pub mod x509;
 
@@ -240,6 +242,24 @@ impl Authentication {
             return Ok(UserInfo::anonymous());
         }
         Err(StatusError::unauthorized("Unauthorized"))
+    }
+
+    /// Who `token` belongs to as a bearer token (TokenReview): `Ok(None)` when no
+    /// authenticator knows it, the rejection otherwise. Anonymous never applies.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Option<UserInfo>> {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Error::InvalidBearerToken)?;
+        parts.headers.insert(http::header::AUTHORIZATION, value);
+        let mut rejected = None;
+        for authenticator in &self.authenticators {
+            match authenticator.authenticate(&parts).await {
+                Ok(Some(user)) => return Ok(Some(user.with_authenticated_group())),
+                Ok(None) => {}
+                Err(e) => rejected = Some(e),
+            }
+        }
+        rejected.map_or(Ok(None), Err)
     }
 }
 
