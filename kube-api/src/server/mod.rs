@@ -1,7 +1,9 @@
 //! The API server: the Kubernetes REST API over any [`Store`], as a tower [`Service`](tower::Service).
 //!
-//! Start with [`ApiServer::new`]; serve it on a socket with [`ApiServer::serve`], or call it
-//! in-process as a `tower::Service<http::Request<B>>`. Requests are parsed into a
+//! Start with [`ApiServer::new`]; serve it on a socket with [`ApiServer::serve_tls`] (settings
+//! from [`secure::SecureServing`]) or in plain h2c with [`ApiServer::serve`], or call it
+//! in-process as a `tower::Service<http::Request<B>>`. Each request is authenticated first
+//! ([`authn`]). Requests are parsed into a
 //! [`request::RequestInfo`], dispatched to the [`handler`] of their verb, and stored through
 //! the generic [`storage::Storage`].
 
