@@ -12,14 +12,16 @@ use std::sync::OnceLock;
 use kube_api::server::test_util::{Credentials, request};
 use serde_json::{Value, json};
 
-/// Builds the example once per test run (a no-op when `cargo test` built it already) and
-/// returns its path.
+/// Builds the example once per test run and returns its path. The features are those
+/// `cargo test` builds examples with (dev-dependencies included), so after `cargo test` built
+/// it this is a no-op, and it is never a stale binary.
 fn apiserver_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
             .args(["build", "-p", "examples", "--example", "apiserver"])
+            .args(["--features", "kube-api/test-util"])
             .status()
             .expect("running cargo build");
         assert!(status.success(), "building the apiserver example failed");

@@ -367,3 +367,54 @@ async fn service_account_tokens_authenticate_and_token_reviews_judge_tokens() {
     assert_eq!(code, 400, "{body}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brought_serving_certificate_and_client_ca_replace_the_generated_ones() {
+    // Another cluster's PKI stands for the operator's own CA and certificates.
+    let own = tempfile::tempdir().unwrap();
+    let names = pki::serving_names(None, None, &[]);
+    let brought = Pki::ensure(own.path(), &names, SystemTime::now()).unwrap();
+    let s = HttpsServer::start_with(store(), Config::default(), |s| {
+        s.tls_cert_file = Some(own.path().join("apiserver.crt"));
+        s.tls_private_key_file = Some(own.path().join("apiserver.key"));
+        s.client_ca_file = Some(own.path().join("ca.crt"));
+    })
+    .await;
+    // The server presents the brought certificate: clients verify it with the brought CA.
+    let brought_admin = Credentials::cert(&brought.admin_cert_pem, &brought.admin_key_pem);
+    let (code, body) = test_util::request(
+        s.address,
+        &brought.ca_cert_pem,
+        "GET",
+        "/api/v1/namespaces",
+        &brought_admin,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    // The generated CA no longer vouches for clients.
+    let generated_admin = Credentials::cert(&s.secured.pki.admin_cert_pem, &admin_key(&s));
+    let (code, body) = test_util::request(
+        s.address,
+        &brought.ca_cert_pem,
+        "GET",
+        "/api/v1/namespaces",
+        &generated_admin,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_unauthorized(code, &body);
+    // The written kubeconfig then carries neither the generated CA nor the admin certificate.
+    let kubeconfig = std::fs::read_to_string(&s.kubeconfig).unwrap();
+    assert!(
+        !kubeconfig.contains("certificate-authority-data"),
+        "{kubeconfig}"
+    );
+    assert!(
+        !kubeconfig.contains("client-certificate-data"),
+        "{kubeconfig}"
+    );
+    s.stop().await;
+}
