@@ -19,11 +19,29 @@ fn apiserver_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .args(["build", "-p", "examples", "--example", "apiserver"])
-            .args(["--features", "kube-api/test-util"])
-            .status()
-            .expect("running cargo build");
+            .args(["--features", "kube-api/test-util"]);
+        // What cargo set for this test process: build scripts that watch these variables
+        // would otherwise rebuild (and dirty the outer build's artifacts).
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let set_for_tests = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+                || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"]
+                    .contains(&name.as_str());
+            if set_for_tests {
+                build.env_remove(&name);
+            }
+        }
+        let status = build.status().expect("running cargo build");
         assert!(status.success(), "building the apiserver example failed");
         // target/debug/deps/apiserver-HASH -> target/debug/examples/apiserver
         let deps = std::env::current_exe().unwrap();
