@@ -2,6 +2,10 @@
 //! throughput and latency at 1, 16 and 64 clients, watch fan-out to 1,000 watchers,
 //! control-plane memory per stored pod, and a fixed-rate run of mutating calls.
 //!
+//! The server runs in-process on plain h2c (`ApiServer::serve`) with the default, anonymous
+//! authentication: the figures are the API's, without TLS or authentication (the binaries
+//! serve HTTPS).
+//!
 //! Run with `cargo bench -p benches --bench api`. Counts are bounded so the whole run takes
 //! well under three minutes.
 

@@ -1,13 +1,17 @@
 //! The API server on its own: the Kubernetes REST API over the embedded store (or memory, or
-//! etcd), on plain HTTP.
+//! etcd), on HTTPS with client-certificate and token authentication.
 //!
 //! `apiserver --data-dir DIR --listen ADDR:PORT --write-kubeconfig PATH
-//!  [--store embedded|memory|etcd --etcd-endpoints URLS]`
+//!  [--store embedded|memory|etcd --etcd-endpoints URLS] [secure-serving flags]`
+//!
+//! On first start it creates its certificates in `DATA_DIR/pki` (reused after); the kubeconfig
+//! it writes holds the CA and the admin client certificate.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
+use kube_api::server::secure::SecureServing;
+use kube_api::server::{ApiServer, Config};
 use kube_store::{EmbeddedOptions, EmbeddedStore, EtcdOptions, EtcdStore, MemoryStore, Store};
 
 struct Args {
@@ -16,6 +20,7 @@ struct Args {
     kubeconfig: Option<PathBuf>,
     store: String,
     etcd_endpoints: Vec<String>,
+    secure: SecureServing,
 }
 
 #[tokio::main]
@@ -34,32 +39,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("unknown --store {other:?} (embedded, memory or etcd)").into());
         }
     };
+    let mut config = Config::default();
+    let secured = args.secure.build(&config)?;
+    config.authentication = secured.authentication.clone();
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
+    let url = examples::https_url(address);
     if let Some(path) = &args.kubeconfig {
-        // Plain HTTP and no credentials until TLS and authentication land.
-        std::fs::write(path, kubeconfig::plain_http(&format!("http://{address}")))?;
+        std::fs::write(path, secured.admin_kubeconfig(&url))?;
     }
     tracing::info!(%address, store = %args.store, "serving the Kubernetes API");
-    println!("apiserver: listening on http://{address}");
-    let server = ApiServer::new(store, Config::default());
-    server.serve(listener, examples::shutdown_signal()).await?;
+    println!("apiserver: listening on {url}");
+    let server = ApiServer::new(store, config);
+    server
+        .serve_tls(listener, secured.tls, examples::shutdown_signal())
+        .await?;
     Ok(())
 }
 
 fn parse_args() -> Result<Args, String> {
+    let data_dir = PathBuf::from(".data");
     let mut args = Args {
-        data_dir: PathBuf::from(".data"),
+        secure: SecureServing::new(data_dir.join("pki")),
+        data_dir,
         listen: "127.0.0.1:6443".to_owned(),
         kubeconfig: None,
         store: "embedded".to_owned(),
         etcd_endpoints: Vec::new(),
     };
+    let mut pki_dir_set = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
+        let (flag, joined) = examples::split_flag(&arg);
+        let mut joined = joined.map(str::to_owned);
+        let mut value = || {
+            joined
+                .take()
+                .or_else(|| it.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
+        if examples::secure_serving_flag(&mut args.secure, flag, &mut value)? {
+            continue;
+        }
+        match flag {
             "--data-dir" => args.data_dir = value()?.into(),
+            "--cert-dir" => {
+                args.secure.pki_dir = value()?.into();
+                pki_dir_set = true;
+            }
             "--listen" => args.listen = value()?,
             "--write-kubeconfig" => args.kubeconfig = Some(value()?.into()),
             "--store" => args.store = value()?,
@@ -68,13 +95,18 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: apiserver [--data-dir DIR] [--listen ADDR:PORT] [--write-kubeconfig PATH] \
-                     [--store embedded|memory|etcd] [--etcd-endpoints URLS]"
+                    "usage: apiserver [--data-dir DIR] [--cert-dir DIR] [--listen ADDR:PORT] \
+                     [--write-kubeconfig PATH] [--store embedded|memory|etcd] \
+                     [--etcd-endpoints URLS] {}",
+                    examples::SECURE_SERVING_USAGE
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if !pki_dir_set {
+        args.secure.pki_dir = args.data_dir.join("pki");
     }
     Ok(args)
 }

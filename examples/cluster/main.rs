@@ -1,21 +1,23 @@
 //! The whole cluster in one process, on the embedded store.
 //!
 //! Today it opens (or creates) the embedded store in `--data-dir` and serves the Kubernetes API
-//! on it (plain HTTP, default `127.0.0.1:6443`), writing an admin kubeconfig to
-//! `DATA_DIR/admin.kubeconfig`; the controllers, scheduler, kubelet and kube-proxy join it as
-//! their issues land. Ctrl-C or SIGTERM stops it.
+//! on it (HTTPS, default `127.0.0.1:6443`, certificates in `DATA_DIR/pki`), writing an admin
+//! kubeconfig to `DATA_DIR/admin.kubeconfig`; the controllers, scheduler, kubelet and
+//! kube-proxy join it as their issues land. Ctrl-C or SIGTERM stops it.
 //!
-//! `cluster [--data-dir DIR] [--listen ADDR:PORT]`
+//! `cluster [--data-dir DIR] [--listen ADDR:PORT] [secure-serving flags]`
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
+use kube_api::server::secure::SecureServing;
+use kube_api::server::{ApiServer, Config};
 use kube_store::{EmbeddedOptions, EmbeddedStore, Store};
 
 struct Args {
     data_dir: PathBuf,
     listen: String,
+    secure: SecureServing,
 }
 
 #[tokio::main]
@@ -28,18 +30,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let revision = store.current_revision().await?;
     tracing::info!(data_dir = %args.data_dir.display(), revision, "embedded store open");
 
+    let mut config = Config::default();
+    let secured = args.secure.build(&config)?;
+    config.authentication = secured.authentication.clone();
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
+    let url = examples::https_url(address);
     let kubeconfig_path = args.data_dir.join("admin.kubeconfig");
-    // Plain HTTP and no credentials until TLS and authentication land.
-    std::fs::write(
-        &kubeconfig_path,
-        kubeconfig::plain_http(&format!("http://{address}")),
-    )?;
-    let server = ApiServer::new(Arc::new(store) as Arc<dyn Store>, Config::default());
+    std::fs::write(&kubeconfig_path, secured.admin_kubeconfig(&url))?;
+    let server = ApiServer::new(Arc::new(store) as Arc<dyn Store>, config);
     tracing::info!(%address, "serving the Kubernetes API");
     println!(
-        "cluster: API server on http://{address} (store at {}, revision {revision})\n\
+        "cluster: API server on {url} (store at {}, revision {revision})\n\
          cluster: kubeconfig written to {}\n\
          cluster:   export KUBECONFIG={}\n\
          cluster: Ctrl-C stops.",
@@ -47,28 +49,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         kubeconfig_path.display(),
         kubeconfig_path.display(),
     );
-    server.serve(listener, examples::shutdown_signal()).await?;
+    server
+        .serve_tls(listener, secured.tls, examples::shutdown_signal())
+        .await?;
     Ok(())
 }
 
-/// `--data-dir DIR` (default `.data`), `--listen ADDR:PORT` (default `127.0.0.1:6443`).
+/// `--data-dir DIR` (default `.data`), `--listen ADDR:PORT` (default `127.0.0.1:6443`), and
+/// the secure-serving flags.
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         data_dir: PathBuf::from(".data"),
         listen: "127.0.0.1:6443".to_owned(),
+        secure: SecureServing::new(""),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
+        let (flag, joined) = examples::split_flag(&arg);
+        let mut joined = joined.map(str::to_owned);
+        let mut value = || {
+            joined
+                .take()
+                .or_else(|| it.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
+        if examples::secure_serving_flag(&mut args.secure, flag, &mut value)? {
+            continue;
+        }
+        match flag {
             "--data-dir" => args.data_dir = value()?.into(),
             "--listen" => args.listen = value()?,
             "-h" | "--help" => {
-                println!("usage: cluster [--data-dir DIR] [--listen ADDR:PORT]");
+                println!(
+                    "usage: cluster [--data-dir DIR] [--listen ADDR:PORT] {}",
+                    examples::SECURE_SERVING_USAGE
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
+    args.secure.pki_dir = args.data_dir.join("pki");
     Ok(args)
 }

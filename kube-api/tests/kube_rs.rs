@@ -1,13 +1,17 @@
-//! The kube-rs client and runtime against the server on a loopback port: typed CRUD and the
+//! The kube-rs client and runtime against the server on a loopback port, over TLS with the
+//! admin kubeconfig: typed CRUD and the
 //! three patch types, then kube's `watcher` and `reflector` across server-side watch timeouts,
 //! bookmarks and a compaction of the store, over seeded rounds of random changes.
 //!
 //! Server-side apply is not served yet, so `Patch::Apply` is not exercised here.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::https::HttpsServer;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -16,10 +20,9 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store as Reader};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
-use kube_api::server::{ApiServer, Config};
+use kube_api::server::Config;
 use kube_store::{MemoryStore, Store};
 use serde_json::json;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Bounds every wait for the client side to catch up (a bound, not a speed check).
@@ -28,35 +31,35 @@ const WAIT: Duration = Duration::from_secs(30);
 /// How often a bounded wait looks again.
 const POLL: Duration = Duration::from_millis(25);
 
-/// The server on 127.0.0.1, its store, and a way to stop it.
+/// The server on 127.0.0.1 over TLS, its store, and the kube-rs settings from the admin
+/// kubeconfig it wrote (CA verified, admin client certificate).
 struct Served {
     store: MemoryStore,
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    serving: Option<JoinHandle<Result<(), kube_api::server::Error>>>,
+    https: HttpsServer,
+    config: kube::Config,
 }
 
 impl Served {
     async fn start(config: Config) -> Self {
         let store = MemoryStore::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = ApiServer::new(Arc::new(store.clone()) as Arc<dyn Store>, config);
-        server.ensure_system_namespaces().await.unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serving = tokio::spawn(server.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let https = HttpsServer::start(Arc::new(store.clone()) as Arc<dyn Store>, config).await;
+        let kubeconfig = kube::config::Kubeconfig::read_from(&https.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(!config.accept_invalid_certs);
         Self {
             store,
-            url: format!("http://{address}"),
-            stop: Some(stop),
-            serving: Some(serving),
+            https,
+            config,
         }
     }
 
     fn kube_config(&self) -> kube::Config {
-        kube::Config::new(self.url.parse().unwrap())
+        self.config.clone()
     }
 
     fn client(&self) -> Client {
@@ -80,13 +83,8 @@ impl Served {
             .build()
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(serving) = self.serving.take() {
-            serving.await.unwrap().unwrap();
-        }
+    async fn stop(self) {
+        self.https.stop().await;
     }
 }
 

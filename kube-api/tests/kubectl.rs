@@ -1,87 +1,23 @@
-//! kubectl end to end: the server on a loopback port, kubectl driving it through a kubeconfig
-//! written in a temporary directory.
+//! kubectl end to end: the server on a loopback port over TLS, kubectl driving it through the
+//! admin kubeconfig (certificate verification on), and `kubectl auth whoami` for client
+//! certificates and tokens.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
-use kube_store::{MemoryStore, Store};
+use common::https::HttpsServer;
+use common::kubectl::Kubectl;
+use kube_api::server::{Config, kubeconfig};
+use kube_store::MemoryStore;
 use serde_json::Value;
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    /// Runs kubectl with `args` (and stdin, if given); returns (success, stdout, stderr).
-    fn run(&self, args: &[&str], stdin: Option<&Path>) -> (bool, String, String) {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .arg("--request-timeout=20s")
-            .args(args);
-        if let Some(file) = stdin {
-            cmd.stdin(std::fs::File::open(file).unwrap());
-        }
-        let out = cmd.output().expect("running kubectl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args, None);
-        assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-}
-
-fn kubectl_installed() -> bool {
-    Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_drives_the_server() {
+    let served = HttpsServer::start(Arc::new(MemoryStore::new()), Config::default()).await;
     // Never skipped: a missing kubectl fails the test.
-    assert!(
-        kubectl_installed(),
-        "kubectl is not installed: run scripts/setup"
-    );
+    let k = Kubectl::new(&served.kubeconfig);
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let store = MemoryStore::new();
-    let server = ApiServer::new(Arc::new(store) as Arc<dyn Store>, Config::default());
-    server.ensure_system_namespaces().await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
-
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kubeconfig::plain_http(&format!("http://{address}")),
-    )
-    .unwrap();
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
     let manifest = dir.path().join("deploy.yaml");
     std::fs::write(
         &manifest,
@@ -175,8 +111,66 @@ spec:
         );
     })
     .await;
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    served.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_authenticates_with_certificates_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "t0ken-jane,jane,uid-1,\"dev,ops\"\n").unwrap();
+    let served = HttpsServer::start_with(Arc::new(MemoryStore::new()), Config::default(), |s| {
+        s.token_auth_file = Some(tokens);
+    })
+    .await;
+    let admin = Kubectl::new(&served.kubeconfig);
+    let with_token = |name: &str, token: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            kubeconfig::with_token(&served.url, Some(served.ca_pem()), token),
+        )
+        .unwrap();
+        Kubectl::new(&path)
+    };
+    let jane = with_token("jane.kubeconfig", "t0ken-jane");
+    let wrong = with_token("wrong.kubeconfig", "not-a-token");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let namespaces = admin.ok(&["get", "ns", "-o", "name"]);
+        assert!(namespaces.contains("namespace/kube-system"), "{namespaces}");
+        let whoami = admin.json(&["auth", "whoami", "-o", "json"]);
+        assert_eq!(whoami["kind"], "SelfSubjectReview");
+        assert_eq!(whoami["status"]["userInfo"]["username"], "admin");
+        assert_eq!(
+            whoami["status"]["userInfo"]["groups"],
+            serde_json::json!(["system:masters", "system:authenticated"])
+        );
+        let table = admin.ok(&["auth", "whoami"]);
+        assert!(table.contains("admin"), "{table}");
+        assert!(
+            table.contains("[system:masters system:authenticated]"),
+            "{table}"
+        );
+
+        let whoami = jane.json(&["auth", "whoami", "-o", "json"]);
+        assert_eq!(whoami["status"]["userInfo"]["username"], "jane");
+        assert_eq!(whoami["status"]["userInfo"]["uid"], "uid-1");
+        assert_eq!(
+            whoami["status"]["userInfo"]["groups"],
+            serde_json::json!(["dev", "ops", "system:authenticated"])
+        );
+        let (ok, _, err) = wrong.run(&["get", "ns"], None);
+        // kubectl words a 401 as it does against upstream.
+        assert!(
+            !ok && err.contains("You must be logged in to the server"),
+            "{err}"
+        );
+    })
+    .await;
+    served.stop().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }

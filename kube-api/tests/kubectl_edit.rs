@@ -36,7 +36,7 @@ fn replicas(doc: &Value) -> i64 {
 async fn label_annotate_patch_replace_edit_and_set_image() {
     let c = Cluster::start().await;
     let file = c.file("web.yaml", DEPLOYMENT);
-    let dir = c.dir.path().to_owned();
+    let dir = c.dir().to_owned();
     let k = c.kubectl.clone();
     tokio::task::spawn_blocking(move || {
         assert_eq!(k.ok(&["apply", "-f", &file]), "deployment.apps/web created\n");
@@ -196,11 +196,11 @@ async fn diff_shows_what_apply_would_change() {
     tokio::task::spawn_blocking(move || {
         k.ok(&["apply", "-f", &file]);
         // No difference: exit 0 and no output.
-        let (ok, out, err) = k.run(&["diff", "-f", &file]);
+        let (ok, out, err) = k.run(&["diff", "-f", &file], None);
         assert!(ok, "{out}\n{err}");
         assert_eq!(out, "");
         // A difference: exit 1 and a unified diff of the live and the merged object.
-        let (ok, out, err) = k.run(&["diff", "-f", &changed]);
+        let (ok, out, err) = k.run(&["diff", "-f", &changed], None);
         assert!(!ok, "diff of a changed file exited 0: {out}");
         assert!(err.is_empty(), "{err}");
         assert!(out.contains("-  replicas: 2"), "{out}");
@@ -239,7 +239,10 @@ async fn wait_returns_when_the_condition_is_met() {
         let waiter = {
             let k = k.clone();
             std::thread::spawn(move || {
-                k.run(&["wait", "--for=condition=Ready", "pod/p", "--timeout=30s"])
+                k.run(
+                    &["wait", "--for=condition=Ready", "pod/p", "--timeout=30s"],
+                    None,
+                )
             })
         };
         std::thread::sleep(Duration::from_millis(500));
@@ -266,11 +269,13 @@ async fn wait_returns_when_the_condition_is_met() {
         // --for=delete.
         let deleter = {
             let k = k.clone();
-            std::thread::spawn(move || k.run(&["wait", "--for=delete", "pod/p", "--timeout=30s"]))
+            std::thread::spawn(move || {
+                k.run(&["wait", "--for=delete", "pod/p", "--timeout=30s"], None)
+            })
         };
         std::thread::sleep(Duration::from_millis(500));
         // kubectl itself warns about a forced deletion.
-        let (ok, out, err) = k.run(&["delete", "pod", "p", "--grace-period=0", "--force"]);
+        let (ok, out, err) = k.run(&["delete", "pod", "p", "--grace-period=0", "--force"], None);
         assert!(ok, "{out}\n{err}");
         assert!(err.contains("Immediate deletion does not wait"), "{err}");
         let (ok, out, err) = deleter.join().unwrap();
@@ -284,7 +289,7 @@ async fn wait_returns_when_the_condition_is_met() {
 async fn selectors_and_delete_with_each_cascade_mode() {
     let c = Cluster::start().await;
     let k = c.kubectl.clone();
-    let dir = c.dir.path().to_owned();
+    let dir = c.dir().to_owned();
     tokio::task::spawn_blocking(move || {
         for (name, tier) in [("a", "web"), ("b", "web"), ("c", "db")] {
             k.ok(&["create", "configmap", name, "--from-literal=k=v"]);
@@ -320,7 +325,7 @@ async fn selectors_and_delete_with_each_cascade_mode() {
             k.ok(&["delete", "configmap", "owner-background", "--cascade=background"]),
             "configmap \"owner-background\" deleted from default namespace\n"
         );
-        let (found, _, _) = k.run(&["get", "configmap", "owner-background"]);
+        let (found, _, _) = k.run(&["get", "configmap", "owner-background"], None);
         assert!(!found);
         // Foreground and orphan: the owner stays, marked for deletion, with the finalizer the
         // garbage collector acts on (it removes dependents or their owner references first).

@@ -1,60 +1,17 @@
 //! Server-side printing with the real kubectl: `get` as Tables (plain, wide, several kinds,
 //! `all`), `get -w` fed by Table watch events, and `describe`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
-use kube_store::{MemoryStore, Store};
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .arg("--request-timeout=20s")
-            .args(args);
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("running kubectl");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\n{stdout}\n{stderr}"
-        );
-        stdout
-    }
-
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = self.command(args).output().expect("running kubectl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn apply(&self, dir: &Path, name: &str, yaml: &str) {
-        let file = dir.join(name);
-        std::fs::write(&file, yaml).unwrap();
-        self.ok(&["apply", "-f", file.to_str().unwrap()]);
-    }
-}
+use common::https::HttpsServer;
+use common::kubectl::Kubectl;
+use kube_api::server::Config;
+use kube_store::MemoryStore;
 
 /// The words of each line (column values never contain spaces in these tests).
 fn words(text: &str) -> Vec<Vec<String>> {
@@ -71,14 +28,6 @@ fn header(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-fn kubectl_installed() -> bool {
-    Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n";
@@ -129,33 +78,10 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_prints_server_side_tables() {
+    let served = HttpsServer::start(Arc::new(MemoryStore::new()), Config::default()).await;
     // Never skipped: a missing kubectl fails the test.
-    assert!(
-        kubectl_installed(),
-        "kubectl is not installed: run scripts/setup"
-    );
+    let k = Kubectl::new(&served.kubeconfig);
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = ApiServer::new(
-        Arc::new(MemoryStore::new()) as Arc<dyn Store>,
-        Config::default(),
-    );
-    server.ensure_system_namespaces().await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kubeconfig::plain_http(&format!("http://{address}")),
-    )
-    .unwrap();
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
     let work = dir.path().to_owned();
 
     let outcome = tokio::task::spawn_blocking(move || {
@@ -284,12 +210,12 @@ async fn kubectl_prints_server_side_tables() {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  namespace: team\nspec:\n  foo: 1\n",
         )
         .unwrap();
-        let (ok, _, err) = k.run(&["create", "-f", unknown.to_str().unwrap()]);
+        let (ok, _, err) = k.run(&["create", "-f", unknown.to_str().unwrap()], None);
         assert!(
             !ok && err.contains("strict decoding error: unknown field \"spec\""),
             "{err}"
         );
-        let (ok, out, err) = k.run(&["create", "--validate=warn", "-f", unknown.to_str().unwrap()]);
+        let (ok, out, err) = k.run(&["create", "--validate=warn", "-f", unknown.to_str().unwrap()], None);
         assert!(ok, "{out}\n{err}");
         assert!(err.contains("Warning: unknown field \"spec\""), "{err}");
 
@@ -339,8 +265,7 @@ async fn kubectl_prints_server_side_tables() {
         );
     })
     .await;
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    served.stop().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }

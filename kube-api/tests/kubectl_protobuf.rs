@@ -1,85 +1,19 @@
 //! kubectl's typed commands, which send protobuf bodies, end to end against the server.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
-use kube_store::{MemoryStore, Store};
-use serde_json::Value;
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    /// Runs kubectl with `args` (and stdin, if given); returns (success, stdout, stderr).
-    fn run(&self, args: &[&str], stdin: Option<&Path>) -> (bool, String, String) {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .arg("--request-timeout=20s")
-            .args(args);
-        if let Some(file) = stdin {
-            cmd.stdin(std::fs::File::open(file).unwrap());
-        }
-        let out = cmd.output().expect("running kubectl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args, None);
-        assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-}
-
-fn kubectl_installed() -> bool {
-    Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use common::https::HttpsServer;
+use common::kubectl::Kubectl;
+use kube_api::server::Config;
+use kube_store::MemoryStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_typed_commands_send_protobuf() {
+    let served = HttpsServer::start(Arc::new(MemoryStore::new()), Config::default()).await;
     // Never skipped: a missing kubectl fails the test.
-    assert!(
-        kubectl_installed(),
-        "kubectl is not installed: run scripts/setup"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let store = MemoryStore::new();
-    let server = ApiServer::new(Arc::new(store) as Arc<dyn Store>, Config::default());
-    server.ensure_system_namespaces().await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kubeconfig::plain_http(&format!("http://{address}")),
-    )
-    .unwrap();
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
+    let k = Kubectl::new(&served.kubeconfig);
     // -v=8 prints the request headers: the bodies below are protobuf.
     let (ok, _, log) = k.run(&["create", "namespace", "x", "-v=8"], None);
     assert!(ok, "{log}");
@@ -149,6 +83,5 @@ async fn kubectl_typed_commands_send_protobuf() {
     let web = k.json(&["-n", "x", "get", "deployment", "web", "-o", "json"]);
     assert_eq!(web["spec"]["replicas"], 3);
 
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    served.stop().await;
 }

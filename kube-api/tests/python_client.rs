@@ -1,15 +1,19 @@
 //! The official Kubernetes Python client end to end: the server on a loopback port, the unittest
-//! modules in tests/python/ driving it through a kubeconfig written in a temporary directory.
+//! modules in tests/python/ driving it over TLS through the admin kubeconfig the server wrote
+//! (certificate verification on).
 //!
 //! The tests ask for a store compaction by printing `COMPACT` on stdout; the harness compacts
 //! the MemoryStore at its current revision and answers `COMPACTED <revision>` on stdin.
+
+mod common;
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
+use common::https::HttpsServer;
+use kube_api::server::Config;
 use kube_store::{MemoryStore, Store};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -105,29 +109,16 @@ async fn run_python(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_drives_the_server() {
     require_python_client();
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let store = MemoryStore::new();
-    let server = ApiServer::new(Arc::new(store.clone()) as Arc<dyn Store>, Config::default());
-    server.ensure_system_namespaces().await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
-
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kubeconfig::plain_http(&format!("http://{address}")),
-    )
-    .unwrap();
+    // Over TLS, as the binaries serve: the client loads the admin kubeconfig (CA and client
+    // certificate) and verifies the server.
+    let served = HttpsServer::start(Arc::new(store.clone()), Config::default()).await;
+    let kubeconfig = served.kubeconfig.clone();
 
     let mut transcript = Transcript::default();
     let outcome =
         tokio::time::timeout(RUN_LIMIT, run_python(&kubeconfig, &store, &mut transcript)).await;
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    served.stop().await;
     let (out, err) = (&transcript.stdout, transcript.stderr());
     let Ok(status) = outcome else {
         panic!(

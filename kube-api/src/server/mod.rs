@@ -1,7 +1,9 @@
 //! The API server: the Kubernetes REST API over any [`Store`], as a tower [`Service`](tower::Service).
 //!
-//! Start with [`ApiServer::new`]; serve it on a socket with [`ApiServer::serve`], or call it
-//! in-process as a `tower::Service<http::Request<B>>`. Requests are parsed into a
+//! Start with [`ApiServer::new`]; serve it on a socket with [`ApiServer::serve_tls`] (settings
+//! from [`secure::SecureServing`]) or in plain h2c with [`ApiServer::serve`], or call it
+//! in-process as a `tower::Service<http::Request<B>>`. Each request is authenticated first
+//! ([`authn`]). Requests are parsed into a
 //! [`request::RequestInfo`], dispatched to the [`handler`] of their verb, and stored through
 //! the generic [`storage::Storage`].
 
@@ -23,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub mod authn;
 pub mod clock;
 pub mod discovery;
 pub mod flowcontrol;
@@ -31,10 +34,16 @@ pub mod kubeconfig;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
+pub mod pki;
 pub mod protobuf;
 pub mod request;
 pub mod response;
+pub mod secure;
+mod serve;
 pub mod storage;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+pub mod tls;
 
 use clock::{Clock, SystemClock};
 use discovery::Discovery;
@@ -93,6 +102,9 @@ pub struct Config {
     pub node_port_range: std::ops::RangeInclusive<u16>,
     /// Caps on requests in flight and open watches, and the request deadline.
     pub limits: flowcontrol::Limits,
+    /// Who sends each request. The default has no authenticators and lets every request in
+    /// as anonymous (for in-process embedders and tests); the binaries configure the chain.
+    pub authentication: authn::Authentication,
 }
 
 /// Upstream's default node port range.
@@ -111,6 +123,7 @@ impl Default for Config {
             service_cidr: storage::allocator::Ipv4Cidr::default(),
             node_port_range: DEFAULT_NODE_PORT_RANGE,
             limits: flowcontrol::Limits::default(),
+            authentication: authn::Authentication::default(),
         }
     }
 }
@@ -126,6 +139,7 @@ impl std::fmt::Debug for Config {
             .field("service_cidr", &self.service_cidr)
             .field("node_port_range", &self.node_port_range)
             .field("limits", &self.limits)
+            .field("authentication", &self.authentication)
             .finish_non_exhaustive()
     }
 }
@@ -337,11 +351,31 @@ impl ApiServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
-        use hyper_util::rt::{TokioExecutor, TokioIo};
-        use hyper_util::server::conn::auto::Builder;
-        use hyper_util::server::graceful::GracefulShutdown;
-        use hyper_util::service::TowerToHyperService;
+        self.bootstrap(&listener).await?;
+        serve::run(self, listener, None, shutdown).await
+    }
 
+    /// [`serve`](Self::serve) over TLS with `tls` (see [`tls::server_config`]): HTTP/2 or
+    /// HTTP/1.1 by ALPN; client certificates, if presented, reach the authenticators.
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        self.bootstrap(&listener).await?;
+        serve::run(
+            self,
+            listener,
+            Some(tokio_rustls::TlsAcceptor::from(tls)),
+            shutdown,
+        )
+        .await
+    }
+
+    /// The system namespaces and the `kubernetes` service, before serving; then the service
+    /// allocation repair loop.
+    async fn bootstrap(&self, listener: &TcpListener) -> Result<(), Error> {
         self.ensure_system_namespaces()
             .await
             .map_err(Error::Bootstrap)?;
@@ -350,33 +384,17 @@ impl ApiServer {
             .await
             .map_err(Error::Bootstrap)?;
         tokio::spawn(self.clone().run_allocation_repair());
-        let builder = Builder::new(TokioExecutor::new());
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => accepted.map_err(Error::Accept)?,
-                () = &mut shutdown => break,
-            };
-            let service = TowerToHyperService::new(self.clone());
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-            });
-        }
-        self.shutdown_watches();
-        graceful.shutdown().await;
         Ok(())
     }
 
     /// Answers one request whose body has been read.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<ResponseBody> {
         let (parts, body) = request.into_parts();
+        // Authentication comes first, as upstream: an unauthenticated request learns nothing.
+        let user = match self.state.config.authentication.authenticate(&parts).await {
+            Ok(user) => user,
+            Err(e) => return response::error(&e),
+        };
         let query = parse_query(parts.uri.query());
         let Some(info) = RequestInfo::parse(&parts.method, parts.uri.path(), &query) else {
             return response::error(&StatusError::method_not_supported(
@@ -393,13 +411,14 @@ impl ApiServer {
             namespace = %info.namespace,
             name = %info.name,
             path = %info.path,
+            user = %user.name,
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
         let labels = self.metric_labels(&info, &parts.method, &parts.headers, &query);
         let started = tokio::time::Instant::now();
         let response = self
-            .admit_and_route(info, query, parts.headers, parts.method, body)
+            .admit_and_route(info, user, query, parts.headers, parts.method, body)
             .instrument(span.clone())
             .await;
         let code = response.status().as_u16();
@@ -452,6 +471,7 @@ impl ApiServer {
     async fn admit_and_route(
         &self,
         info: RequestInfo,
+        user: authn::UserInfo,
         query: std::collections::BTreeMap<String, String>,
         headers: http::HeaderMap,
         method: Method,
@@ -475,13 +495,13 @@ impl ApiServer {
         };
         let Some(deadline) = deadline else {
             let _admitted = admitted;
-            return self.route(info, query, headers, method, body).await;
+            return self.route(info, user, query, headers, method, body).await;
         };
         let server = self.clone();
         let task = tokio::spawn(
             async move {
                 let _admitted = admitted;
-                server.route(info, query, headers, method, body).await
+                server.route(info, user, query, headers, method, body).await
             }
             .in_current_span(),
         );
@@ -497,6 +517,7 @@ impl ApiServer {
     async fn route(
         &self,
         info: RequestInfo,
+        user: authn::UserInfo,
         query: std::collections::BTreeMap<String, String>,
         headers: http::HeaderMap,
         method: Method,
@@ -554,7 +575,13 @@ impl ApiServer {
             && info.resource == "bindings"
             && info.subresource.is_empty()
             && info.verb == Verb::Create;
-        if !resource.stored && !legacy_binding {
+        let self_subject_review = info.group == "authentication.k8s.io"
+            && info.resource == "selfsubjectreviews"
+            && info.verb == Verb::Create;
+        let token_review = info.group == "authentication.k8s.io"
+            && info.resource == "tokenreviews"
+            && info.verb == Verb::Create;
+        if !resource.stored && !legacy_binding && !self_subject_review && !token_review {
             return response::error(&StatusError::method_not_supported(
                 &resource.group,
                 &resource.plural,
@@ -565,6 +592,7 @@ impl ApiServer {
             state: Arc::clone(&self.state),
             request: info,
             resource,
+            user,
             query,
             headers,
             body,
@@ -574,6 +602,8 @@ impl ApiServer {
             ("binding", _) => handler::binding::bind(&ctx).await,
             ("eviction", _) => handler::eviction::evict(&ctx).await,
             _ if legacy_binding => handler::binding::bind(&ctx).await,
+            _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
+            _ if token_review => handler::tokenreview::create(&ctx).await,
             _ => self.dispatch(&ctx).await,
         };
         result.unwrap_or_else(|e| response::error(&e))

@@ -1,26 +1,37 @@
-//! The real kubectl against a server on a loopback port: [`Cluster::start`] serves an
-//! in-process [`ApiServer`] on 127.0.0.1 and writes a kubeconfig; [`Kubectl`] runs kubectl
-//! with it. kubectl must be installed (scripts/setup): its absence fails the test.
+//! The real kubectl, driven through a kubeconfig with its own cache directory; [`Cluster`]
+//! gives it a server over TLS on a loopback port to talk to.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
+use kube_api::server::Config;
 use kube_store::{MemoryStore, Store};
-use serde_json::Value;
 
-/// kubectl bound to one kubeconfig and a private discovery cache.
+use super::https::HttpsServer;
+
+/// kubectl with a kubeconfig.
 #[derive(Debug, Clone)]
 pub struct Kubectl {
-    /// The kubeconfig kubectl uses.
+    /// The kubeconfig it reads.
     pub kubeconfig: PathBuf,
-    /// kubectl's discovery cache directory.
+    /// Its discovery cache directory.
     pub cache: PathBuf,
 }
 
 impl Kubectl {
-    /// A kubectl command with the kubeconfig, cache and a request timeout set.
+    /// kubectl with `kubeconfig`, caching discovery beside it. Fails the test if kubectl is
+    /// not installed (never skipped).
+    pub fn new(kubeconfig: &Path) -> Self {
+        assert!(installed(), "kubectl is not installed: run scripts/setup");
+        let cache = kubeconfig.with_extension("cache");
+        Self {
+            kubeconfig: kubeconfig.to_owned(),
+            cache,
+        }
+    }
+
+    /// The command for `args`.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("kubectl");
         cmd.arg("--kubeconfig")
@@ -33,10 +44,13 @@ impl Kubectl {
         cmd
     }
 
-    /// Runs kubectl; returns (success, stdout, stderr).
-    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = self.command(args).output().expect("running kubectl");
-        split(out)
+    /// Runs kubectl with `args` (and stdin, if given); returns (success, stdout, stderr).
+    pub fn run(&self, args: &[&str], stdin: Option<&Path>) -> (bool, String, String) {
+        let mut cmd = self.command(args);
+        if let Some(file) = stdin {
+            cmd.stdin(std::fs::File::open(file).unwrap());
+        }
+        split(cmd.output().expect("running kubectl"))
     }
 
     /// Runs kubectl with `input` on its standard input.
@@ -58,9 +72,10 @@ impl Kubectl {
         split(child.wait_with_output().unwrap())
     }
 
-    /// Runs kubectl, which must succeed without warnings; returns its stdout.
+    /// Runs kubectl with `args`, failing the test unless it succeeds without warnings;
+    /// returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args);
+        let (ok, out, err) = self.run(args, None);
         assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
         assert!(
             !err.to_lowercase().contains("warning"),
@@ -71,7 +86,7 @@ impl Kubectl {
 
     /// Runs kubectl, which must fail; returns its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args);
+        let (ok, out, err) = self.run(args, None);
         assert!(
             !ok,
             "kubectl {args:?} succeeded but should not:\n{out}\n{err}"
@@ -79,13 +94,19 @@ impl Kubectl {
         err
     }
 
-    /// Runs kubectl with `-o json` output already in `args`; returns the document.
-    pub fn json(&self, args: &[&str]) -> Value {
+    /// [`ok`](Self::ok), parsed as JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.ok(args);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
 
-    /// Writes `yaml` to `name` in `dir` and returns the path, for `-f`.
+    /// `kubectl apply -f` of `yaml`, written to `dir/name`.
+    pub fn apply(&self, dir: &Path, name: &str, yaml: &str) {
+        let file = Self::file(dir, name, yaml);
+        self.ok(&["apply", "-f", &file]);
+    }
+
+    /// Writes `yaml` to `dir/name` and returns the path, for `-f`.
     pub fn file(dir: &Path, name: &str, yaml: &str) -> String {
         let file = dir.join(name);
         std::fs::write(&file, yaml).unwrap();
@@ -101,75 +122,47 @@ fn split(out: Output) -> (bool, String, String) {
     )
 }
 
-/// Fails the test if kubectl is missing.
-pub fn require_kubectl() {
-    let found = Command::new("kubectl")
-        .args(["version", "--client"])
+/// Whether kubectl runs.
+pub fn installed() -> bool {
+    Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
         .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(found, "kubectl is not installed: run scripts/setup");
+        .is_ok_and(|o| o.status.success())
 }
 
-/// An in-process API server on a loopback port, with a kubeconfig for it. Stops when dropped.
+/// A server on a MemoryStore over TLS on a loopback port, kubectl with its admin kubeconfig,
+/// and a temporary directory for the test's files. Stops when dropped.
 pub struct Cluster {
-    /// The server (call it in-process too).
-    pub server: ApiServer,
-    /// Where the server listens.
-    pub address: std::net::SocketAddr,
-    /// kubectl for this server.
+    /// The server.
+    pub https: HttpsServer,
+    /// kubectl for it.
     pub kubectl: Kubectl,
-    /// A temporary directory for files the test writes; removed on drop.
-    pub dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Cluster {
-    /// A server on a MemoryStore with the default settings.
+    /// A server with the default settings.
     pub async fn start() -> Self {
-        Self::with_config(Config::default()).await
+        let https = HttpsServer::start(
+            Arc::new(MemoryStore::new()) as Arc<dyn Store>,
+            Config::default(),
+        )
+        .await;
+        let kubectl = Kubectl::new(&https.kubeconfig);
+        Self { https, kubectl }
     }
 
-    /// A server on a MemoryStore with `config`.
-    pub async fn with_config(config: Config) -> Self {
-        require_kubectl();
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = ApiServer::new(Arc::new(MemoryStore::new()) as Arc<dyn Store>, config);
-        server.ensure_system_namespaces().await.unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.clone().serve(listener, async {
-            let _ = stopped.await;
-        }));
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            kubeconfig::plain_http(&format!("http://{address}")),
-        )
-        .unwrap();
-        let kubectl = Kubectl {
-            kubeconfig,
-            cache: dir.path().join("cache"),
-        };
-        Self {
-            server,
-            address,
-            kubectl,
-            dir,
-            stop: Some(stop),
-        }
+    /// The test's directory.
+    pub fn dir(&self) -> &Path {
+        self.https
+            .dir
+            .as_ref()
+            .expect("a temporary directory")
+            .path()
     }
 
     /// Writes `yaml` to a file in the test's directory; returns its path.
     pub fn file(&self, name: &str, yaml: &str) -> String {
-        Kubectl::file(self.dir.path(), name, yaml)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        Kubectl::file(self.dir(), name, yaml)
     }
 }

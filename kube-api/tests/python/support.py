@@ -30,6 +30,10 @@ def connect():
     if _connected:
         return
     config.load_kube_config(config_file=os.environ["KUBECONFIG"])
+    # The server is reached over HTTPS and verified against the kubeconfig's CA.
+    settings = client.Configuration.get_default_copy()
+    if not (settings.host.startswith("https://") and settings.verify_ssl and settings.ssl_ca_cert):
+        raise RuntimeError("the kubeconfig must name an https server and its CA")
     ensure_namespace(NS)
     _connected = True
 

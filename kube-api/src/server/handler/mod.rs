@@ -12,6 +12,7 @@ use kube_core::status::StatusError;
 use serde_json::Value;
 
 use super::ServerState;
+use super::authn::UserInfo;
 use super::request::RequestInfo;
 use super::response::ResponseBody;
 use super::storage::{self, Storage};
@@ -24,6 +25,8 @@ pub mod get;
 pub mod list;
 pub mod patch;
 pub mod scale;
+pub mod selfsubjectreview;
+pub mod tokenreview;
 pub mod update;
 pub mod watch;
 
@@ -36,6 +39,8 @@ pub struct Ctx {
     pub request: RequestInfo,
     /// The resource the request names.
     pub resource: Arc<ResourceInfo>,
+    /// Who sent the request (authenticated, or anonymous).
+    pub user: UserInfo,
     /// The decoded query parameters.
     pub query: BTreeMap<String, String>,
     /// The request headers.

@@ -1,0 +1,251 @@
+//! The apiserver binary end to end: HTTPS by default with certificates it generates, 401 for
+//! requests without credentials outside the health checks and `/version`, kubectl through the
+//! kubeconfig it writes (certificate verification on), static tokens, and certificates,
+//! kubeconfig and data that survive a restart.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use kube_api::server::test_util::{Credentials, request};
+use serde_json::{Value, json};
+
+/// Builds the example once per test run and returns its path. The features are those
+/// `cargo test` builds examples with (dev-dependencies included), so after `cargo test` built
+/// it this is a no-op, and it is never a stale binary.
+fn apiserver_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "-p", "examples", "--example", "apiserver"])
+            .args(["--features", "kube-api/test-util"]);
+        // What cargo set for this test process: build scripts that watch these variables
+        // would otherwise rebuild (and dirty the outer build's artifacts).
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let set_for_tests = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+                || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"]
+                    .contains(&name.as_str());
+            if set_for_tests {
+                build.env_remove(&name);
+            }
+        }
+        let status = build.status().expect("running cargo build");
+        assert!(status.success(), "building the apiserver example failed");
+        // target/debug/deps/apiserver-HASH -> target/debug/examples/apiserver
+        let deps = std::env::current_exe().unwrap();
+        let profile = deps.parent().unwrap().parent().unwrap();
+        let binary = profile.join("examples").join("apiserver");
+        assert!(binary.exists(), "{} missing", binary.display());
+        binary
+    })
+}
+
+/// A running apiserver, stopped (SIGTERM, by its pid) when dropped.
+struct Apiserver {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Apiserver {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(apiserver_binary())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting apiserver");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("apiserver: listening on https://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Self { child, address }
+    }
+
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Apiserver {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_extension("cache"))
+        .arg("--request-timeout=20s")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kubectl (run scripts/setup)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = kubectl(kubeconfig, args);
+    assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+fn whoami(kubeconfig: &Path) -> Value {
+    let out = kubectl_ok(kubeconfig, &["auth", "whoami", "-o", "json"]);
+    serde_json::from_str::<Value>(&out).unwrap()["status"]["userInfo"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_serves_https_with_authentication_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kubeconfig = dir.path().join("admin.kubeconfig");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "t0ken-jane,jane,uid-1,\"dev,ops\"\n").unwrap();
+    let data_arg = data.to_str().unwrap();
+    let tokens_arg = tokens.to_str().unwrap();
+    let first = Apiserver::start(&[
+        "--data-dir",
+        data_arg,
+        "--listen",
+        "127.0.0.1:0",
+        "--write-kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--token-auth-file",
+        tokens_arg,
+        "--tls-san",
+        "api.cluster.test",
+    ]);
+    let address = first.address;
+    let ca = std::fs::read_to_string(data.join("pki/ca.crt")).unwrap();
+    #[cfg(unix)]
+    for key in ["ca.key", "apiserver.key", "admin.key", "sa.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("pki").join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+
+    // No credentials: 401 with upstream's Status, except the health checks and /version.
+    let (code, body) = request(
+        address,
+        &ca,
+        "GET",
+        "/api/v1/pods",
+        &Credentials::none(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 401, "{body}");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+    );
+    for path in ["/healthz", "/livez", "/readyz", "/version"] {
+        let (code, body) = request(address, &ca, "GET", path, &Credentials::none(), None)
+            .await
+            .unwrap();
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+
+    // kubectl with the written kubeconfig, verifying the server.
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(
+        written.contains(&format!("server: https://{address}")),
+        "{written}"
+    );
+    assert!(written.contains("certificate-authority-data:"), "{written}");
+    assert!(!written.contains("insecure-skip-tls-verify"), "{written}");
+    let namespaces = kubectl_ok(&kubeconfig, &["get", "ns", "-o", "name"]);
+    assert!(namespaces.contains("namespace/default"), "{namespaces}");
+    assert_eq!(
+        whoami(&kubeconfig),
+        json!({"username": "admin", "groups": ["system:masters", "system:authenticated"]})
+    );
+    kubectl_ok(
+        &kubeconfig,
+        &["create", "configmap", "kept", "--from-literal=k=v"],
+    );
+
+    // A token of the token file, and a wrong one.
+    let token_config = |name: &str, token: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            kube_api::server::kubeconfig::with_token(
+                &format!("https://{address}"),
+                Some(&ca),
+                token,
+            ),
+        )
+        .unwrap();
+        path
+    };
+    assert_eq!(
+        whoami(&token_config("jane.kubeconfig", "t0ken-jane")),
+        json!({"username": "jane", "uid": "uid-1", "groups": ["dev", "ops", "system:authenticated"]})
+    );
+    let (ok, _, err) = kubectl(&token_config("wrong.kubeconfig", "wrong"), &["get", "ns"]);
+    assert!(!ok && err.contains("You must be logged in"), "{err}");
+    first.stop();
+
+    // A restart on the same address reuses the certificates: the first kubeconfig still works,
+    // and the data is still there.
+    let second = Apiserver::start(&[
+        "--data-dir",
+        data_arg,
+        "--listen",
+        &address.to_string(),
+        "--token-auth-file",
+        tokens_arg,
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("pki/ca.crt")).unwrap(),
+        ca
+    );
+    let kept = kubectl_ok(
+        &kubeconfig,
+        &["get", "configmap", "kept", "-o", "jsonpath={.data.k}"],
+    );
+    assert_eq!(kept, "v");
+    second.stop();
+}
