@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 pub mod clock;
+pub mod crd;
 pub mod discovery;
 pub mod handler;
 pub mod kubeconfig;
@@ -35,9 +36,7 @@ pub mod response;
 pub mod storage;
 
 use clock::{Clock, SystemClock};
-use discovery::Discovery;
 use handler::Ctx;
-use openapi::OpenApi;
 use request::{RequestInfo, parse_query};
 use response::ResponseBody;
 use storage::{
@@ -131,10 +130,16 @@ pub struct ServerState {
     pub strategy: Arc<dyn Strategy>,
     /// Flips to true when the server shuts down; open watches end.
     pub shutdown: watch::Sender<bool>,
-    /// The discovery documents.
-    pub discovery: Discovery,
-    /// The OpenAPI documents.
-    pub openapi: OpenApi,
+    /// The served resources with the established CRDs, and their discovery and OpenAPI
+    /// documents.
+    pub custom: Arc<crd::CustomResources>,
+}
+
+impl ServerState {
+    /// The current snapshot of served resources; a request reads one snapshot throughout.
+    pub fn snapshot(&self) -> Arc<crd::Snapshot> {
+        self.custom.snapshot()
+    }
 }
 
 impl std::fmt::Debug for dyn Strategy {
@@ -161,24 +166,31 @@ impl ApiServer {
             config.service_cidr,
             config.node_port_range.clone(),
         );
+        let custom = Arc::new(crd::CustomResources::new(config.registry.clone()));
+        let strategy: Arc<dyn Strategy> = Arc::new(crd::CustomResourceStrategy::new(
+            Arc::clone(&config.strategy),
+            Arc::clone(&custom),
+        ));
         let storage = Storage::new(
             store,
             source,
             Arc::clone(&config.clock),
-            Arc::clone(&config.strategy),
+            Arc::clone(&strategy),
         )
         .with_allocator(allocator);
         let (shutdown, _) = watch::channel(false);
-        Self {
-            state: Arc::new(ServerState {
-                discovery: Discovery::new(&config.registry),
-                openapi: OpenApi::new(&config.registry),
-                strategy: Arc::clone(&config.strategy),
-                config,
-                storage,
-                shutdown,
-            }),
+        let state = Arc::new(ServerState {
+            strategy,
+            custom,
+            config,
+            storage,
+            shutdown,
+        });
+        // The CRD controllers follow the store for as long as the server lives.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(crd::controller::run(Arc::downgrade(&state)));
         }
+        Self { state }
     }
 
     /// The shared state (storage, settings).
@@ -284,6 +296,10 @@ impl ApiServer {
         self.ensure_kubernetes_service(port)
             .await
             .map_err(Error::Bootstrap)?;
+        // Serve the stored CRDs from the first request on.
+        crd::controller::sync(&self.state)
+            .await
+            .map_err(Error::Bootstrap)?;
         let builder = Builder::new(TokioExecutor::new());
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -352,7 +368,8 @@ impl ApiServer {
         if !info.is_resource_request {
             return self.non_resource(&info, &method, &headers);
         }
-        let registry = &self.state.config.registry;
+        let snapshot = self.state.snapshot();
+        let registry = &snapshot.registry;
         let gvr =
             kube_core::gvk::GroupVersionResource::new(&info.group, &info.version, &info.resource);
         let Some(resource) = registry.get_arc(&gvr) else {
@@ -448,8 +465,9 @@ impl ApiServer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let aggregated = discovery::negotiate_aggregated(accept);
-        let d = &self.state.discovery;
-        let o = &self.state.openapi;
+        let snapshot = self.state.snapshot();
+        let d = &snapshot.discovery;
+        let o = &snapshot.openapi;
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let body = match segments.as_slice() {
             ["api"] if aggregated => {

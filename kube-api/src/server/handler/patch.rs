@@ -52,7 +52,7 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
             |old| {
                 let patched = patch::apply(kind, old, &body, schema)
                     .map_err(|e| StatusError::new(422, Reason::Invalid, e.to_string(), None))?;
-                warnings = validation.check(info, &patched)?;
+                warnings = validation.check_with(ctx.state.strategy.as_ref(), info, &patched)?;
                 Ok(patched)
             },
         )
