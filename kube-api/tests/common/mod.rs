@@ -133,6 +133,17 @@ impl TestServer {
         }
     }
 
+    /// A test server around `server`, already built over `store` (e.g. a reopened store).
+    pub async fn over(server: ApiServer, store: Arc<dyn Store>, kind: StoreKind) -> Self {
+        server.ensure_system_namespaces().await.unwrap();
+        Self {
+            server,
+            store,
+            kind,
+            _guard: None,
+        }
+    }
+
     pub async fn raw(
         &self,
         method: Method,

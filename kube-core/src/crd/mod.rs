@@ -47,7 +47,12 @@ impl Names {
         let list = |k: &str| -> Vec<String> {
             v.get(k)
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         Self {
@@ -135,7 +140,11 @@ pub fn validate_crd(crd: &Value) -> ErrorList {
     } else {
         let bad = crate::validation::name::is_dns1123_subdomain(group);
         if !bad.is_empty() {
-            errs.push(FieldError::invalid(&spec.child("group"), group, bad.join(",")));
+            errs.push(FieldError::invalid(
+                &spec.child("group"),
+                group,
+                bad.join(","),
+            ));
         } else if !group.contains('.') {
             errs.push(FieldError::invalid(
                 &spec.child("group"),
@@ -186,10 +195,7 @@ pub fn validate_crd_update(new: &Value, old: &Value) -> ErrorList {
             ));
         }
     }
-    let names: Vec<&str> = versions(new)
-        .iter()
-        .map(|v| str_at(v, "/name"))
-        .collect();
+    let names: Vec<&str> = versions(new).iter().map(|v| str_at(v, "/name")).collect();
     let stored = new
         .pointer("/status/storedVersions")
         .and_then(Value::as_array)
@@ -310,7 +316,11 @@ fn validate_versions(crd: &Value, spec: &Path) -> ErrorList {
         } else {
             let bad = is_dns1035_label(name);
             if !bad.is_empty() {
-                errs.push(FieldError::invalid(&vpath.child("name"), name, bad.join(",")));
+                errs.push(FieldError::invalid(
+                    &vpath.child("name"),
+                    name,
+                    bad.join(","),
+                ));
             }
         }
         match version.pointer("/schema/openAPIV3Schema") {
@@ -372,17 +382,30 @@ fn validate_printer_columns(version: &Value, vpath: &Path) -> ErrorList {
         }
         match str_at(column, "/type") {
             "" => errs.push(FieldError::required(&cpath.child("type"), "")),
-            t if !COLUMN_TYPES.contains(&t) => {
-                errs.push(FieldError::not_supported(&cpath.child("type"), t, &COLUMN_TYPES))
-            }
+            t if !COLUMN_TYPES.contains(&t) => errs.push(FieldError::not_supported(
+                &cpath.child("type"),
+                t,
+                &COLUMN_TYPES,
+            )),
             _ => {}
         }
         let format = str_at(column, "/format");
         const FORMATS: [&str; 8] = [
-            "int32", "int64", "float", "double", "byte", "date", "date-time", "password",
+            "int32",
+            "int64",
+            "float",
+            "double",
+            "byte",
+            "date",
+            "date-time",
+            "password",
         ];
         if !format.is_empty() && !FORMATS.contains(&format) {
-            errs.push(FieldError::not_supported(&cpath.child("format"), format, &FORMATS));
+            errs.push(FieldError::not_supported(
+                &cpath.child("format"),
+                format,
+                &FORMATS,
+            ));
         }
         let json_path = str_at(column, "/jsonPath");
         if json_path.is_empty() {
@@ -466,8 +489,8 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         .pointer("/status/acceptedNames")
         .map(Names::from_json)
         .filter(|n| !n.plural.is_empty() && !n.kind.is_empty());
-    let names =
-        accepted.unwrap_or_else(|| Names::from_json(crd.pointer("/spec/names").unwrap_or(&Value::Null)));
+    let names = accepted
+        .unwrap_or_else(|| Names::from_json(crd.pointer("/spec/names").unwrap_or(&Value::Null)));
     let group = str_at(crd, "/spec/group");
     let namespaced = str_at(crd, "/spec/scope") == "Namespaced";
     let list = versions(crd);
@@ -480,7 +503,8 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
         .map(|v| {
             let version = str_at(v, "/name");
-            let mut info = ResourceInfo::new(group, version, &names.kind, &names.plural, namespaced);
+            let mut info =
+                ResourceInfo::new(group, version, &names.kind, &names.plural, namespaced);
             info.list_kind = names.list_kind.clone();
             info.singular = names.singular.clone();
             info.short_names = names.short_names.clone();

@@ -28,7 +28,9 @@ pub fn accept_names<'a>(
         message: format!("{name:?} is already in use"),
     };
     let any = |f: &dyn Fn(&ResourceInfo) -> bool| others.clone().into_iter().any(f);
-    let name_taken = |n: &str| any(&|r| r.plural == n || r.singular == n || r.short_names.iter().any(|s| s == n));
+    let name_taken = |n: &str| {
+        any(&|r| r.plural == n || r.singular == n || r.short_names.iter().any(|s| s == n))
+    };
     if name_taken(&wanted.plural) {
         return Err(in_use("PluralConflict", &wanted.plural));
     }
@@ -81,7 +83,10 @@ pub fn set_condition(
             "message": message,
         })
     };
-    match list.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(type_)) {
+    match list
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+    {
         Some(c) => {
             let same_status = c.get("status").and_then(Value::as_str) == Some(status);
             let time = match c.get("lastTransitionTime").and_then(Value::as_str) {

@@ -46,16 +46,22 @@ fn validation_messages_are_upstreams() {
         (json!({"image": "abc"}), vec![]),
         (
             json!({"image": "abc", "replicas": "string"}),
-            vec![r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#],
+            vec![
+                r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#,
+            ],
         ),
         (json!({}), vec!["spec.image: Required value"]),
         (
             json!({"image": "abc", "replicas": 0}),
-            vec!["spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"],
+            vec![
+                "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1",
+            ],
         ),
         (
             json!({"image": "abc", "replicas": 6}),
-            vec!["spec.replicas: Invalid value: 6: spec.replicas in body should be less than or equal to 5"],
+            vec![
+                "spec.replicas: Invalid value: 6: spec.replicas in body should be less than or equal to 5",
+            ],
         ),
         (
             json!({"image": "abc", "ratio": 1}),
@@ -67,7 +73,9 @@ fn validation_messages_are_upstreams() {
         ),
         (
             json!({"image": "a"}),
-            vec![r#"spec.image: Invalid value: "a": spec.image in body should be at least 2 chars long"#],
+            vec![
+                r#"spec.image: Invalid value: "a": spec.image in body should be at least 2 chars long"#,
+            ],
         ),
         (
             json!({"image": "abcdefghijkl"}),
@@ -107,37 +115,55 @@ fn validation_messages_are_upstreams() {
         ),
         (
             json!({"image": "abc", "labels": {}}),
-            vec!["spec.labels: Invalid value: 0: spec.labels in body should have at least 1 properties"],
+            vec![
+                "spec.labels: Invalid value: 0: spec.labels in body should have at least 1 properties",
+            ],
         ),
         (
             json!({"image": "abc", "labels": {"a": 1}}),
-            vec![r#"spec.labels[a]: Invalid value: "integer": spec.labels[a] in body must be of type string: "integer""#],
+            vec![
+                r#"spec.labels[a]: Invalid value: "integer": spec.labels[a] in body must be of type string: "integer""#,
+            ],
         ),
         (
             json!({"image": "abc", "when": "yesterday"}),
-            vec![r#"spec.when: Invalid value: "yesterday": spec.when in body must be of type date-time: "yesterday""#],
+            vec![
+                r#"spec.when: Invalid value: "yesterday": spec.when in body must be of type date-time: "yesterday""#,
+            ],
         ),
-        (json!({"image": "abc", "when": "2024-01-02T03:04:05Z"}), vec![]),
+        (
+            json!({"image": "abc", "when": "2024-01-02T03:04:05Z"}),
+            vec![],
+        ),
         (
             json!({"image": "abc", "id": "nope"}),
             vec![r#"spec.id: Invalid value: "nope": spec.id in body must be of type uuid: "nope""#],
         ),
         (
             json!({"image": "abc", "size": 4_000_000_000_i64}),
-            vec!["spec.size: Invalid value: 4000000000: spec.size in body must be of type int32: 4000000000"],
+            vec![
+                "spec.size: Invalid value: 4000000000: spec.size in body must be of type int32: 4000000000",
+            ],
         ),
         (json!({"image": "abc", "note": null}), vec![]),
         (
             json!({"image": "abc", "color": null}),
-            vec![r#"spec.color: Invalid value: "null": spec.color in body must be of type string: "null""#],
+            vec![
+                r#"spec.color: Invalid value: "null": spec.color in body must be of type string: "null""#,
+            ],
         ),
         (json!({"image": "abc", "port": 80}), vec![]),
         (json!({"image": "abc", "port": "http"}), vec![]),
         (
             json!({"image": "abc", "port": true}),
-            vec![r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#],
+            vec![
+                r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#,
+            ],
         ),
-        (json!({"image": "abc", "free": {"any": {"thing": 1}}}), vec![]),
+        (
+            json!({"image": "abc", "free": {"any": {"thing": 1}}}),
+            vec![],
+        ),
         (
             json!({"image": "abc", "template": {"spec": {}}}),
             vec![
@@ -147,7 +173,9 @@ fn validation_messages_are_upstreams() {
         ),
         (
             json!({"image": "abc", "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"a": 1}}}),
-            vec![r#"spec.template.spec.a: Invalid value: "integer": spec.template.spec.a in body must be of type string: "integer""#],
+            vec![
+                r#"spec.template.spec.a: Invalid value: "integer": spec.template.spec.a in body must be of type string: "integer""#,
+            ],
         ),
     ];
     for (spec, want) in cases {
@@ -188,7 +216,8 @@ fn pruning_drops_unknown_fields_and_reports_them() {
 
 #[test]
 fn defaulting_fills_missing_and_non_nullable_nulls() {
-    let mut obj = object(json!({"image": "abc", "replicas": null, "ports": [{"name": "a"}], "note": null}));
+    let mut obj =
+        object(json!({"image": "abc", "replicas": null, "ports": [{"name": "a"}], "note": null}));
     default(&schema(), &mut obj);
     assert_eq!(obj["spec"]["replicas"], 1);
     assert_eq!(obj["spec"]["ports"][0]["port"], 80);
@@ -199,36 +228,55 @@ fn defaulting_fills_missing_and_non_nullable_nulls() {
 
 #[test]
 fn structural_rules() {
-    let root = Path::new("spec").child("versions").index(0).child("schema").child("openAPIV3Schema");
+    let root = Path::new("spec")
+        .child("versions")
+        .index(0)
+        .child("schema")
+        .child("openAPIV3Schema");
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (schema(), vec![]),
         (
             json!({"type": "string"}),
-            vec![r#"spec.versions[0].schema.openAPIV3Schema.type: Invalid value: "string": must be object at the root"#],
+            vec![
+                r#"spec.versions[0].schema.openAPIV3Schema.type: Invalid value: "string": must be object at the root"#,
+            ],
         ),
         (
             json!({"type": "object", "properties": {"spec": {"properties": {}}}}),
-            vec!["spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"],
+            vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields",
+            ],
         ),
         (
             json!({"type": "object", "properties": {"l": {"type": "array"}}}),
-            vec!["spec.versions[0].schema.openAPIV3Schema.properties[l].items: Required value: must be specified"],
+            vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties[l].items: Required value: must be specified",
+            ],
         ),
         (
             json!({"type": "object", "properties": {"m": {"type": "object", "properties": {}, "additionalProperties": {"type": "string"}}}}),
-            vec!["spec.versions[0].schema.openAPIV3Schema.properties[m].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"],
+            vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties[m].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive",
+            ],
         ),
         (
             json!({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"labels": {"type": "object"}}}}}),
-            vec!["spec.versions[0].schema.openAPIV3Schema.properties[metadata].properties[labels]: Forbidden: must not be specified"],
+            vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties[metadata].properties[labels]: Forbidden: must not be specified",
+            ],
         ),
         (
             json!({"type": "object", "properties": {"n": {"type": "integer", "default": "x"}}}),
-            vec![r#"spec.versions[0].schema.openAPIV3Schema.properties[n].default: Invalid value: "string": spec.versions[0].schema.openAPIV3Schema.properties[n].default in body must be of type integer: "string""#],
+            vec![
+                r#"spec.versions[0].schema.openAPIV3Schema.properties[n].default: Invalid value: "string": spec.versions[0].schema.openAPIV3Schema.properties[n].default in body must be of type integer: "string""#,
+            ],
         ),
     ];
     for (s, want) in cases {
-        let got: Vec<String> = validate_structural(&s, &root).iter().map(ToString::to_string).collect();
+        let got: Vec<String> = validate_structural(&s, &root)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(got, want, "schema {s}");
     }
 }

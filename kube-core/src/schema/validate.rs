@@ -109,7 +109,10 @@ fn validate_node(node: Node<'_>, v: &Value, path: &Path, root: bool, errs: &mut 
                         .and_then(Value::as_str)
                         .is_none_or(str::is_empty);
                     if empty {
-                        errs.push(FieldError::required(&path.child(field), "must not be empty"));
+                        errs.push(FieldError::required(
+                            &path.child(field),
+                            "must not be empty",
+                        ));
                     }
                 }
             }
@@ -127,7 +130,10 @@ fn validate_node(node: Node<'_>, v: &Value, path: &Path, root: bool, errs: &mut 
                 errs.push(FieldError::invalid(
                     path,
                     count,
-                    format!("{} in body should have at least {min} properties", path.as_str()),
+                    format!(
+                        "{} in body should have at least {min} properties",
+                        path.as_str()
+                    ),
                 ));
             }
             if let Some(max) = node.get("maxProperties").and_then(Value::as_i64)
@@ -325,7 +331,10 @@ fn check_format(node: Node<'_>, v: &Value, path: &Path, errs: &mut ErrorList) {
         errs.push(FieldError::invalid(
             path,
             v.clone(),
-            format!("{} in body must be of type {format}: {shown}", path.as_str()),
+            format!(
+                "{} in body must be of type {format}: {shown}",
+                path.as_str()
+            ),
         ));
     }
 }
@@ -372,7 +381,11 @@ pub fn validate_structural(schema: &Value, path: &Path) -> ErrorList {
     let mut errs = ErrorList::new();
     let root = Node(schema);
     if !schema.is_object() {
-        errs.push(FieldError::invalid(path, schema.clone(), "must be an object"));
+        errs.push(FieldError::invalid(
+            path,
+            schema.clone(),
+            "must be an object",
+        ));
         return errs;
     }
     match root.type_() {
@@ -424,7 +437,10 @@ fn structural_node(node: Node<'_>, path: &Path, root: bool, errs: &mut ErrorList
             "must be empty if x-kubernetes-int-or-string is true",
         ));
     }
-    for flag in ["x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource"] {
+    for flag in [
+        "x-kubernetes-preserve-unknown-fields",
+        "x-kubernetes-embedded-resource",
+    ] {
         if node.get(flag) == Some(&Value::Bool(false)) {
             errs.push(FieldError::invalid(
                 &path.child(flag),
@@ -447,7 +463,10 @@ fn structural_node(node: Node<'_>, path: &Path, root: bool, errs: &mut ErrorList
         ));
     }
     if t == "array" && node.items().is_none() {
-        errs.push(FieldError::required(&path.child("items"), "must be specified"));
+        errs.push(FieldError::required(
+            &path.child("items"),
+            "must be specified",
+        ));
     }
     if let Some(default) = node.get("default") {
         let mut defaulted = default.clone();

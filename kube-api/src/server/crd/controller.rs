@@ -76,7 +76,10 @@ pub async fn sync(state: &ServerState) -> Result<bool, StatusError> {
             Err(conflict) => Decision::Refused(conflict),
         };
         if let Decision::Accepted(names) = &decision {
-            if let Some(status) = c.as_object_mut().map(|m| m.entry("status").or_insert_with(|| json!({}))) {
+            if let Some(status) = c
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert_with(|| json!({})))
+            {
                 status["acceptedNames"] = names.to_json();
             }
             claimed.extend(served_versions(c).into_iter().map(|v| v.resource));
@@ -122,10 +125,20 @@ pub async fn sync(state: &ServerState) -> Result<bool, StatusError> {
 fn apply_decision(crd: &mut Value, decision: &Decision, terminating: bool, now: &str) {
     match decision {
         Decision::Accepted(names) => {
-            if let Some(status) = crd.as_object_mut().map(|m| m.entry("status").or_insert_with(|| json!({}))) {
+            if let Some(status) = crd
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert_with(|| json!({})))
+            {
                 status["acceptedNames"] = names.to_json();
             }
-            set_condition(crd, "NamesAccepted", "True", "NoConflicts", "no conflicts found", now);
+            set_condition(
+                crd,
+                "NamesAccepted",
+                "True",
+                "NoConflicts",
+                "no conflicts found",
+                now,
+            );
             if !terminating {
                 set_condition(
                     crd,
@@ -138,7 +151,14 @@ fn apply_decision(crd: &mut Value, decision: &Decision, terminating: bool, now: 
             }
         }
         Decision::Refused(conflict) => {
-            set_condition(crd, "NamesAccepted", "False", conflict.reason, &conflict.message, now);
+            set_condition(
+                crd,
+                "NamesAccepted",
+                "False",
+                conflict.reason,
+                &conflict.message,
+                now,
+            );
             if condition_status(crd, "Established") != "True" {
                 set_condition(
                     crd,
@@ -229,11 +249,18 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
 /// Runs [`sync`] at start and after every CRD change in the store, until the server is
 /// dropped or shut down.
 pub async fn run(state: Weak<ServerState>) {
-    let Some(strong) = state.upgrade() else { return };
+    let Some(strong) = state.upgrade() else {
+        return;
+    };
     let mut shutdown = strong.shutdown.subscribe();
-    let store = Arc::clone(strong.storage.store());
     drop(strong);
     loop {
+        // The store is borrowed per round, so a dropped server lets its store close.
+        let Some(strong) = state.upgrade() else {
+            return;
+        };
+        let store = Arc::clone(strong.storage.store());
+        drop(strong);
         let revision = match store.current_revision().await {
             Ok(r) => r,
             Err(e) => {
@@ -245,7 +272,10 @@ pub async fn run(state: Weak<ServerState>) {
         let watch = store
             .watch(WatchRequest::prefix(crd_prefix()).from_revision(revision + 1))
             .await;
-        let Some(strong) = state.upgrade() else { return };
+        drop(store);
+        let Some(strong) = state.upgrade() else {
+            return;
+        };
         let mut waiting = pass(&strong).await;
         drop(strong);
         let mut watch = match watch {
@@ -276,7 +306,9 @@ pub async fn run(state: Weak<ServerState>) {
                 () = resync => {}
                 _ = shutdown.changed() => return,
             }
-            let Some(strong) = state.upgrade() else { return };
+            let Some(strong) = state.upgrade() else {
+                return;
+            };
             waiting = pass(&strong).await;
         }
     }

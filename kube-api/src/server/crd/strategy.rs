@@ -23,7 +23,8 @@ pub struct CustomResourceStrategy {
 
 impl std::fmt::Debug for CustomResourceStrategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustomResourceStrategy").finish_non_exhaustive()
+        f.debug_struct("CustomResourceStrategy")
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,9 +62,7 @@ fn record_storage_version(obj: &mut Value) {
     let Some(status) = status.as_object_mut() else {
         return;
     };
-    let stored = status
-        .entry("storedVersions")
-        .or_insert_with(|| json!([]));
+    let stored = status.entry("storedVersions").or_insert_with(|| json!([]));
     if let Some(list) = stored.as_array_mut()
         && !list.iter().any(|v| v == storage.as_str())
     {

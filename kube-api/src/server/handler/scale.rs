@@ -52,7 +52,10 @@ pub async fn scale(ctx: &Ctx) -> HandlerResult {
                     apply(info, &paths, old, &change)
                 })
                 .await?;
-            Ok(json(StatusCode::OK, &paths.to_scale(&outcome.into_object())))
+            Ok(json(
+                StatusCode::OK,
+                &paths.to_scale(&outcome.into_object()),
+            ))
         }
         _ => Err(StatusError::method_not_supported(
             &info.group,
@@ -202,7 +205,9 @@ fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
     let mut at = obj;
     let parts: Vec<&str> = pointer.split('/').filter(|p| !p.is_empty()).collect();
     for (i, part) in parts.iter().enumerate() {
-        let Some(map) = at.as_object_mut() else { return };
+        let Some(map) = at.as_object_mut() else {
+            return;
+        };
         if i + 1 == parts.len() {
             map.insert((*part).to_owned(), value);
             return;
