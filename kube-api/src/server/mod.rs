@@ -426,6 +426,7 @@ impl ApiServer {
             _ if legacy_binding => handler::binding::bind(&ctx).await,
             _ => self.dispatch(&ctx).await,
         };
+        crd::controller::after_write(&ctx, &result).await;
         result.unwrap_or_else(|e| response::error(&e))
     }
 
@@ -491,6 +492,14 @@ impl ApiServer {
             ["apis", group, version] => d.api_resource_list(group, version),
             ["version"] => Some(d.version()),
             ["openapi", "v2"] if !negotiate::openapi_v2_acceptable(Some(accept)) => {
+                if accept.contains(openapi::V2_PROTOBUF) {
+                    // Upstream answers the protobuf document as octet-stream.
+                    return response::with_type(
+                        StatusCode::OK,
+                        "application/octet-stream",
+                        openapi::OpenApi::v2_protobuf(),
+                    );
+                }
                 return response::error(&StatusError::not_acceptable(&negotiate::SERVED));
             }
             ["openapi", "v2"] => Some(o.v2()),

@@ -323,3 +323,21 @@ async fn pass(state: &ServerState) -> bool {
         }
     }
 }
+
+/// After a successful write of a CRD through this server, runs a pass before answering, so
+/// the client that created a CRD finds it established (and served) at once, as kubectl's
+/// apply of a CRD and its resources in one file expects. Other servers follow their watch.
+pub async fn after_write(
+    ctx: &crate::server::handler::Ctx,
+    result: &crate::server::handler::HandlerResult,
+) {
+    use kube_core::registry::Verb;
+    let wrote = matches!(
+        ctx.request.verb,
+        Verb::Create | Verb::Update | Verb::Patch | Verb::Delete
+    );
+    let is_crd = ctx.resource.group == GROUP && ctx.resource.plural == PLURAL;
+    if wrote && is_crd && result.as_ref().is_ok_and(|r| r.status().is_success()) {
+        pass(&ctx.state).await;
+    }
+}
