@@ -538,3 +538,39 @@ async fn restart_keeps_serving() {
     let (_, got) = s.get(&format!("{WIDGETS}/kept")).await;
     assert_eq!(got["spec"]["replicas"], 1);
 }
+
+/// Two servers on one store: a CRD created through one is served by the other (each follows
+/// the store's CRDs), and creates are refused while the CRD is being deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_on_one_store_converge() {
+    use std::sync::Arc;
+
+    use kube_api::server::{ApiServer, Config};
+    use kube_store::{MemoryStore, Store};
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = TestServer::over(
+        ApiServer::new(Arc::clone(&store), Config::default()),
+        Arc::clone(&store),
+        StoreKind::Memory,
+    )
+    .await;
+    let b = TestServer::over(
+        ApiServer::new(Arc::clone(&store), Config::default()),
+        Arc::clone(&store),
+        StoreKind::Memory,
+    )
+    .await;
+    create_established(&a, widget_crd()).await;
+    eventually("the second server to serve the CRD", || async {
+        b.get(WIDGETS).await.0 == StatusCode::OK
+    })
+    .await;
+    let (code, _) = b
+        .post(WIDGETS, widget("from-b", json!({"image": "x"})))
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let (code, got) = a.get(&format!("{WIDGETS}/from-b")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(got["spec"]["replicas"], 1);
+}
