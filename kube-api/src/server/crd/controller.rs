@@ -42,6 +42,7 @@ enum Decision {
 /// writes the conditions that changed, and cleans up deleted CRDs. Returns whether a deleted
 /// CRD still waits for its custom resources.
 pub async fn sync(state: &ServerState) -> Result<bool, StatusError> {
+    let _pass = state.custom.pass.lock().await;
     let store = state.storage.store();
     let listed = store
         .list(ListRequest::prefix(crd_prefix()))

@@ -81,13 +81,19 @@ impl Snapshot {
 pub struct CustomResources {
     base: Registry,
     current: RwLock<Arc<Snapshot>>,
+    /// Held by a controller pass, so snapshots are replaced in the order the CRDs were read.
+    pub(crate) pass: tokio::sync::Mutex<()>,
 }
 
 impl CustomResources {
     /// Serving `base` (the configured registry) and no CRDs yet.
     pub fn new(base: Registry) -> Self {
         let current = RwLock::new(Arc::new(Snapshot::build(&base, &[])));
-        Self { base, current }
+        Self {
+            base,
+            current,
+            pass: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The configured registry, without custom resources.
