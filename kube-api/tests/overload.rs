@@ -67,7 +67,7 @@ async fn gated(limits: Limits) -> (Arc<TestServer>, watch::Sender<bool>) {
         limits,
         ..Config::default()
     };
-    let s = TestServer::over(store, config).await;
+    let s = TestServer::over_store(store, config).await;
     gate.send_replace(false);
     (Arc::new(s), gate)
 }

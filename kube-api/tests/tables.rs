@@ -153,7 +153,16 @@ async fn kinds_without_a_printer_get_name_and_created_at() {
     let (code, crd) = s
         .post(
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            json!({"metadata": {"name": "widgets.example.com"}, "spec": {}}),
+            json!({
+                "metadata": {"name": "widgets.example.com"},
+                "spec": {
+                    "group": "example.com",
+                    "scope": "Namespaced",
+                    "names": {"plural": "widgets", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                                  "schema": {"openAPIV3Schema": {"type": "object"}}}],
+                },
+            }),
         )
         .await;
     assert_eq!(code, StatusCode::CREATED, "{crd}");
@@ -199,14 +208,32 @@ async fn watch_events_are_one_row_tables_with_headers_first() {
 }
 
 #[tokio::test]
-async fn openapi_v2_refuses_a_protobuf_only_accept() {
+async fn openapi_v2_answers_a_protobuf_only_accept_with_a_stub() {
     let (s, _) = server().await;
-    let (code, status) = get_as(
-        &s,
-        "/openapi/v2",
-        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-    )
-    .await;
+    // kubectl's validation asks for protobuf only; it gets a document without definitions.
+    let request = Request::builder()
+        .uri("/openapi/v2")
+        .header(
+            "accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = s.server.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    // openapi_v2.Document: swagger (1) "2.0", info (2) with title and version.
+    assert_eq!(&body[..5], b"\x0a\x032.0");
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("Kubernetes") && text.contains("v1.37.0"),
+        "{text:?}"
+    );
+    let (code, status) = get_as(&s, "/openapi/v2", "application/yaml").await;
     assert_eq!(code, StatusCode::NOT_ACCEPTABLE, "{status}");
     let (code, doc) = get_as(
         &s,

@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 pub mod authn;
 pub mod clock;
+pub mod crd;
 pub mod discovery;
 pub mod flowcontrol;
 pub mod handler;
@@ -46,10 +47,8 @@ pub mod test_util;
 pub mod tls;
 
 use clock::{Clock, SystemClock};
-use discovery::Discovery;
 use handler::Ctx;
 use metrics::{Metrics, RequestLabels};
-use openapi::OpenApi;
 use request::{RequestInfo, parse_query};
 use response::ResponseBody;
 use storage::{
@@ -155,14 +154,20 @@ pub struct ServerState {
     pub strategy: Arc<dyn Strategy>,
     /// Flips to true when the server shuts down; open watches end.
     pub shutdown: watch::Sender<bool>,
-    /// The discovery documents.
-    pub discovery: Discovery,
-    /// The OpenAPI documents.
-    pub openapi: OpenApi,
     /// The request metrics served on `/metrics`.
     pub metrics: Metrics,
     /// The caps on requests in flight and open watches.
     pub flow: flowcontrol::FlowControl,
+    /// The served resources with the established CRDs, and their discovery and OpenAPI
+    /// documents.
+    pub custom: Arc<crd::CustomResources>,
+}
+
+impl ServerState {
+    /// The current snapshot of served resources; a request reads one snapshot throughout.
+    pub fn snapshot(&self) -> Arc<crd::Snapshot> {
+        self.custom.snapshot()
+    }
 }
 
 impl std::fmt::Debug for dyn Strategy {
@@ -189,26 +194,33 @@ impl ApiServer {
             config.service_cidr,
             config.node_port_range.clone(),
         );
+        let custom = Arc::new(crd::CustomResources::new(config.registry.clone()));
+        let strategy: Arc<dyn Strategy> = Arc::new(crd::CustomResourceStrategy::new(
+            Arc::clone(&config.strategy),
+            Arc::clone(&custom),
+        ));
         let storage = Storage::new(
             store,
             source,
             Arc::clone(&config.clock),
-            Arc::clone(&config.strategy),
+            Arc::clone(&strategy),
         )
         .with_allocator(allocator);
         let (shutdown, _) = watch::channel(false);
-        Self {
-            state: Arc::new(ServerState {
-                discovery: Discovery::new(&config.registry),
-                openapi: OpenApi::new(&config.registry),
-                strategy: Arc::clone(&config.strategy),
-                flow: flowcontrol::FlowControl::new(config.limits.clone()),
-                config,
-                storage,
-                shutdown,
-                metrics: Metrics::new(),
-            }),
+        let state = Arc::new(ServerState {
+            strategy,
+            custom,
+            flow: flowcontrol::FlowControl::new(config.limits.clone()),
+            config,
+            storage,
+            shutdown,
+            metrics: Metrics::new(),
+        });
+        // The CRD controllers follow the store for as long as the server lives.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(crd::controller::run(Arc::downgrade(&state)));
         }
+        Self { state }
     }
 
     /// The shared state (storage, settings).
@@ -383,6 +395,10 @@ impl ApiServer {
         self.ensure_kubernetes_service(port)
             .await
             .map_err(Error::Bootstrap)?;
+        // Serve the stored CRDs from the first request on.
+        crd::controller::sync(&self.state)
+            .await
+            .map_err(Error::Bootstrap)?;
         tokio::spawn(self.clone().run_allocation_repair());
         Ok(())
     }
@@ -446,7 +462,7 @@ impl ApiServer {
                 &info.version,
                 &info.resource,
             );
-            match self.state.config.registry.get(&gvr) {
+            match self.state.snapshot().registry.get(&gvr) {
                 Some(resource) => {
                     if !info.subresource.is_empty()
                         && resource.subresource(&info.subresource).is_none()
@@ -526,7 +542,8 @@ impl ApiServer {
         if !info.is_resource_request {
             return self.non_resource(&info, &method, &headers);
         }
-        let registry = &self.state.config.registry;
+        let snapshot = self.state.snapshot();
+        let registry = &snapshot.registry;
         let gvr =
             kube_core::gvk::GroupVersionResource::new(&info.group, &info.version, &info.resource);
         let Some(resource) = registry.get_arc(&gvr) else {
@@ -606,6 +623,7 @@ impl ApiServer {
             _ if token_review => handler::tokenreview::create(&ctx).await,
             _ => self.dispatch(&ctx).await,
         };
+        crd::controller::after_write(&ctx, &result).await;
         result.unwrap_or_else(|e| response::error(&e))
     }
 
@@ -656,8 +674,9 @@ impl ApiServer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let aggregated = discovery::negotiate_aggregated(accept);
-        let d = &self.state.discovery;
-        let o = &self.state.openapi;
+        let snapshot = self.state.snapshot();
+        let d = &snapshot.discovery;
+        let o = &snapshot.openapi;
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let body = match segments.as_slice() {
             ["api"] if aggregated => {
@@ -681,6 +700,14 @@ impl ApiServer {
             ["apis", group, version] => d.api_resource_list(group, version),
             ["version"] => Some(d.version()),
             ["openapi", "v2"] if !negotiate::openapi_v2_acceptable(Some(accept)) => {
+                if accept.contains(openapi::V2_PROTOBUF) {
+                    // Upstream answers the protobuf document as octet-stream.
+                    return response::with_type(
+                        StatusCode::OK,
+                        "application/octet-stream",
+                        openapi::OpenApi::v2_protobuf(),
+                    );
+                }
                 return response::error(&StatusError::not_acceptable(&negotiate::SERVED));
             }
             ["openapi", "v2"] => Some(o.v2()),

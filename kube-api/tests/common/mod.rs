@@ -115,15 +115,9 @@ impl TestServer {
     }
 
     /// A server over `store` (a MemoryStore wrapped by the test, say) with `config`.
-    pub async fn over(store: Arc<dyn Store>, config: Config) -> Self {
+    pub async fn over_store(store: Arc<dyn Store>, config: Config) -> Self {
         let server = ApiServer::new(Arc::clone(&store), config);
-        server.ensure_system_namespaces().await.unwrap();
-        Self {
-            server,
-            store,
-            kind: StoreKind::Memory,
-            _guard: None,
-        }
+        Self::over(server, store, StoreKind::Memory).await
     }
 
     /// A server on a fresh store of `kind` with `config`.
@@ -154,6 +148,17 @@ impl TestServer {
             store,
             kind,
             _guard: guard,
+        }
+    }
+
+    /// A test server around `server`, already built over `store` (e.g. a reopened store).
+    pub async fn over(server: ApiServer, store: Arc<dyn Store>, kind: StoreKind) -> Self {
+        server.ensure_system_namespaces().await.unwrap();
+        Self {
+            server,
+            store,
+            kind,
+            _guard: None,
         }
     }
 

@@ -17,7 +17,7 @@ pub async fn create(ctx: &Ctx) -> HandlerResult {
     let validation = ctx.field_validation()?;
     let dry_run = ctx.dry_run()?;
     let obj = ctx.json_body()?;
-    let warnings = validation.check(&ctx.resource, &obj)?;
+    let warnings = validation.check_with(ctx.state.strategy.as_ref(), &ctx.resource, &obj)?;
     let created = ctx
         .storage()
         .create(&ctx.resource, &ctx.request.namespace, obj, dry_run)

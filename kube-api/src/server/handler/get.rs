@@ -43,6 +43,8 @@ pub struct TablePrinter {
     resource: String,
     include: IncludeObject,
     clock: Arc<dyn Clock>,
+    /// A custom resource's columns (its CRD's additionalPrinterColumns).
+    custom: Option<kube_core::printers::CustomColumns>,
 }
 
 impl std::fmt::Debug for TablePrinter {
@@ -71,19 +73,27 @@ impl TablePrinter {
             resource: ctx.resource.plural.clone(),
             include,
             clock: Arc::clone(&ctx.state.config.clock),
+            custom: ctx
+                .state
+                .custom
+                .version_of(&ctx.resource)
+                .map(|v| v.columns.clone()),
         })
     }
 
     /// The Table of `objects`; without `headers` the column definitions are left out (watch
     /// events after the first, as upstream).
     pub fn table(&self, objects: &[Value], headers: bool) -> Table {
-        let mut table = Table::for_objects(
-            &self.group,
-            &self.resource,
-            objects,
-            self.clock.now(),
-            self.include,
-        );
+        let mut table = match &self.custom {
+            Some(columns) => columns.table(objects, self.clock.now(), self.include),
+            None => Table::for_objects(
+                &self.group,
+                &self.resource,
+                objects,
+                self.clock.now(),
+                self.include,
+            ),
+        };
         if !headers {
             table.column_definitions.clear();
         }

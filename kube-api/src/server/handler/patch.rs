@@ -51,7 +51,7 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
             dry_run,
             |old| {
                 let patched = patch::apply(kind, old, &body, schema).map_err(patch_error)?;
-                warnings = validation.check(info, &patched)?;
+                warnings = validation.check_with(ctx.state.strategy.as_ref(), info, &patched)?;
                 Ok(patched)
             },
         )

@@ -1,6 +1,6 @@
 //! The `scale` subresource of deployments, replica sets, stateful sets and replication
 //! controllers: an autoscaling/v1 Scale read from, and written to, the parent's
-//! `spec.replicas`.
+//! `spec.replicas`; and of custom resources, at the paths of their CRD's `scale`.
 
 use http::{StatusCode, header};
 use kube_core::patch::{self, PatchType};
@@ -19,10 +19,17 @@ pub async fn scale(ctx: &Ctx) -> HandlerResult {
     accept_json(ctx.header(header::ACCEPT))?;
     let r = &ctx.request;
     let info = &ctx.resource;
+    let paths = match ctx.state.custom.version_of(info) {
+        Some(version) => match &version.scale {
+            Some(scale) => ScalePaths::custom(scale),
+            None => return Err(crate::server::response::path_not_found()),
+        },
+        None => ScalePaths::default(),
+    };
     match r.verb {
         Verb::Get => {
             let parent = ctx.storage().get(info, &r.namespace, &r.name).await?;
-            Ok(json(StatusCode::OK, &to_scale(&parent)))
+            Ok(json(StatusCode::OK, &paths.to_scale(&parent)))
         }
         Verb::Update | Verb::Patch => {
             let dry_run = ctx.dry_run()?;
@@ -42,10 +49,13 @@ pub async fn scale(ctx: &Ctx) -> HandlerResult {
             let outcome = ctx
                 .storage()
                 .update(info, &r.namespace, &r.name, "", dry_run, |old| {
-                    apply(info, old, &change)
+                    apply(info, &paths, old, &change)
                 })
                 .await?;
-            Ok(json(StatusCode::OK, &to_scale(&outcome.into_object())))
+            Ok(json(
+                StatusCode::OK,
+                &paths.to_scale(&outcome.into_object()),
+            ))
         }
         _ => Err(StatusError::method_not_supported(
             &info.group,
@@ -76,8 +86,13 @@ fn body(ctx: &Ctx) -> Result<Value, StatusError> {
 
 /// The parent with the replicas of the Scale the change makes of `old`'s; 409 on a stale
 /// resourceVersion, 422 on a negative or non-integer replica count.
-fn apply(info: &ResourceInfo, old: &Value, change: &ScaleChange) -> Result<Value, StatusError> {
-    let current = to_scale(old);
+fn apply(
+    info: &ResourceInfo,
+    paths: &ScalePaths,
+    old: &Value,
+    change: &ScaleChange,
+) -> Result<Value, StatusError> {
+    let current = paths.to_scale(old);
     let wanted = match change {
         ScaleChange::Replace(scale) => scale.clone(),
         ScaleChange::Patch(kind, body) => {
@@ -129,13 +144,76 @@ fn apply(info: &ResourceInfo, old: &Value, change: &ScaleChange) -> Result<Value
         return Err(StatusError::invalid("autoscaling", "Scale", name, &errs));
     }
     let mut new = old.clone();
-    if let Some(obj) = new.as_object_mut() {
-        let spec = obj.entry("spec").or_insert_with(|| json!({}));
-        if let Some(spec) = spec.as_object_mut() {
-            spec.insert("replicas".to_owned(), value);
+    set_pointer(&mut new, &paths.spec_replicas, value);
+    Ok(new)
+}
+
+/// Where a parent keeps what its Scale shows, as JSON pointers.
+#[derive(Debug, Clone)]
+struct ScalePaths {
+    spec_replicas: String,
+    status_replicas: String,
+    /// The selector: a LabelSelector (built-in kinds) or, for custom resources, the
+    /// serialized selector text `labelSelectorPath` points at.
+    selector: Option<String>,
+}
+
+impl Default for ScalePaths {
+    fn default() -> Self {
+        Self {
+            spec_replicas: "/spec/replicas".to_owned(),
+            status_replicas: "/status/replicas".to_owned(),
+            selector: Some("/spec/selector".to_owned()),
         }
     }
-    Ok(new)
+}
+
+impl ScalePaths {
+    /// The paths of a CRD version's `scale` (simple JSON paths such as `.spec.replicas`).
+    fn custom(scale: &kube_core::crd::ScaleSpec) -> Self {
+        let pointer = |p: &str| p.replace('.', "/");
+        Self {
+            spec_replicas: pointer(&scale.spec_replicas_path),
+            status_replicas: pointer(&scale.status_replicas_path),
+            selector: scale.label_selector_path.as_deref().map(pointer),
+        }
+    }
+
+    /// The autoscaling/v1 Scale of `parent`.
+    fn to_scale(&self, parent: &Value) -> Value {
+        let mut scale = to_scale(parent);
+        let replicas = |pointer: &str| parent.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+        scale["spec"]["replicas"] = json!(replicas(&self.spec_replicas));
+        scale["status"] = json!({"replicas": replicas(&self.status_replicas)});
+        let selector = self
+            .selector
+            .as_deref()
+            .and_then(|p| parent.pointer(p))
+            .map(|s| match s {
+                Value::String(text) => text.clone(),
+                other => selector_string(other),
+            });
+        if let Some(selector) = selector.filter(|s| !s.is_empty()) {
+            scale["status"]["selector"] = json!(selector);
+        }
+        scale
+    }
+}
+
+/// Sets the value at a JSON pointer, creating the objects on the way.
+fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
+    let mut at = obj;
+    let parts: Vec<&str> = pointer.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let Some(map) = at.as_object_mut() else {
+            return;
+        };
+        if i + 1 == parts.len() {
+            map.insert((*part).to_owned(), value);
+            return;
+        }
+        at = map.entry(*part).or_insert_with(|| json!({}));
+    }
 }
 
 /// The autoscaling/v1 Scale of a parent object.

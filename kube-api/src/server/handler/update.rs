@@ -19,7 +19,7 @@ pub async fn update(ctx: &Ctx) -> HandlerResult {
     let validation = ctx.field_validation()?;
     let dry_run = ctx.dry_run()?;
     let body = ctx.json_body()?;
-    let warnings = validation.check(&ctx.resource, &body)?;
+    let warnings = validation.check_with(ctx.state.strategy.as_ref(), &ctx.resource, &body)?;
     let r = &ctx.request;
     let name = meta_str(&body, "name");
     if name.is_empty() {

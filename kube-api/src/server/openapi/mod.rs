@@ -30,6 +30,9 @@ pub enum Error {
     },
 }
 
+/// The media type of the protobuf `/openapi/v2` document.
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -118,6 +121,30 @@ impl OpenApi {
                 }))
             })
             .clone()
+    }
+
+    /// `/openapi/v2` for a client that accepts only protobuf (kubectl's validation, for a kind
+    /// its OpenAPI v3 index does not have yet): a gnostic `openapi_v2.Document` holding only
+    /// `swagger` and `info`. It lists no definitions, so such a client finds no schema for the
+    /// kind and leaves it to the server, as it does for a kind upstream's document lacks.
+    pub fn v2_protobuf() -> Bytes {
+        fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+            out.push((number << 3) | 2);
+            let mut len = bytes.len();
+            while len >= 0x80 {
+                out.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            out.push(len as u8);
+            out.extend_from_slice(bytes);
+        }
+        let mut info = Vec::new();
+        field(&mut info, 1, b"Kubernetes");
+        field(&mut info, 2, b"v1.37.0");
+        let mut doc = Vec::new();
+        field(&mut doc, 1, b"2.0");
+        field(&mut doc, 2, &info);
+        Bytes::from(doc)
     }
 
     /// `/openapi/v3`: the index of group version documents, each with a

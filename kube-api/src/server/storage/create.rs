@@ -72,6 +72,7 @@ impl Storage {
         }
         self.strategy.canonicalize(info, &mut obj);
         if dry_run {
+            super::set_type(info, &mut obj);
             return Ok(obj);
         }
         let allocator = self.allocator.as_ref().filter(|_| is_service(info));
@@ -102,6 +103,8 @@ impl Storage {
             match self.store.create(&key, encode(info, &obj)?).await {
                 Ok(revision) => {
                     set_meta(&mut obj, "resourceVersion", revision.to_string());
+                    // Answered at the request's version, whatever version it is stored at.
+                    super::set_type(info, &mut obj);
                     return Ok(obj);
                 }
                 // A generated name of a service is drawn once: its allocations name it.

@@ -98,6 +98,15 @@ pub trait Strategy: Send + Sync + 'static {
     fn return_deleted_object(&self, info: &ResourceInfo) -> bool {
         RETURN_DELETED_OBJECT.contains(&(info.group.as_str(), info.plural.as_str()))
     }
+
+    /// The paths of fields in `obj` its kind does not have (`spec.foo`), which
+    /// `fieldValidation` reports. The default asks `kube_core::builtin::unknown_fields`.
+    fn unknown_fields(&self, info: &ResourceInfo, obj: &Value) -> Vec<String> {
+        builtin::unknown_fields(&info.gvk(), obj)
+            .iter()
+            .map(|path| path.trim_start_matches('.').to_owned())
+            .collect()
+    }
 }
 
 /// The resources whose immediate delete answers with the object, as upstream's registries set
@@ -442,12 +451,24 @@ impl FieldValidation {
     /// Strict, 400 `strict decoding error: unknown field "spec.foo"`; with Warn, the
     /// warnings to send; with Ignore, none.
     pub fn check(self, info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, StatusError> {
+        self.check_with(&DefaultStrategy, info, obj)
+    }
+
+    /// [`FieldValidation::check`] with the unknown fields `strategy` finds (custom resources
+    /// know theirs from their schema).
+    pub fn check_with(
+        self,
+        strategy: &dyn Strategy,
+        info: &ResourceInfo,
+        obj: &Value,
+    ) -> Result<Vec<String>, StatusError> {
         if self == Self::Ignore {
             return Ok(Vec::new());
         }
-        let unknown: Vec<String> = builtin::unknown_fields(&info.gvk(), obj)
+        let unknown: Vec<String> = strategy
+            .unknown_fields(info, obj)
             .iter()
-            .map(|path| format!("unknown field \"{}\"", path.trim_start_matches('.')))
+            .map(|path| format!("unknown field \"{path}\""))
             .collect();
         if self == Self::Strict && !unknown.is_empty() {
             return Err(StatusError::bad_request(format!(

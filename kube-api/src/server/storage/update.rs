@@ -168,7 +168,10 @@ impl Storage {
             let old = decode(info, &kv)?;
             let result = match change(&old)? {
                 Change::Keep(obj) => return Ok(UpdateOutcome::Unchanged(obj)),
-                Change::Write(obj) if dry_run => return Ok(UpdateOutcome::Updated(obj)),
+                Change::Write(mut obj) if dry_run => {
+                    super::set_type(info, &mut obj);
+                    return Ok(UpdateOutcome::Updated(obj));
+                }
                 Change::Delete(obj) if dry_run => return Ok(UpdateOutcome::Deleted(obj)),
                 Change::Write(mut obj) => {
                     let allocator = self
@@ -189,6 +192,8 @@ impl Storage {
                                 allocator.release_dropped(&old, &obj).await;
                             }
                             set_meta(&mut obj, "resourceVersion", revision.to_string());
+                            // Answered at the request's version, whatever it is stored at.
+                            super::set_type(info, &mut obj);
                             return Ok(UpdateOutcome::Updated(obj));
                         }
                         Err(e) => {
