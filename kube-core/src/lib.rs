@@ -13,6 +13,7 @@ pub use k8s_openapi;
 pub mod builtin;
 pub mod dynamic;
 pub mod gvk;
+pub mod managedfields;
 pub mod patch;
 pub mod printers;
 pub mod quantity;
