@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 pub mod clock;
 pub mod discovery;
+pub mod fieldmanager;
 pub mod handler;
 pub mod kubeconfig;
 pub mod negotiate;

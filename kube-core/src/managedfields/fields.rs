@@ -230,7 +230,9 @@ fn compare_at(
 /// against Go structs, whose non-pointer struct fields always exist).
 fn added(v: &Value, ty: Type, path: &mut Vec<PathElement>, set: &mut FieldSet) {
     let item = !matches!(path.last(), Some(PathElement::Field(_)));
-    if !v.is_object() || item || (path.len() > 1 && !ty.has_table()) {
+    let top_struct = path.len() == 1
+        && matches!(path.last(), Some(PathElement::Field(f)) if ["metadata", "spec", "status"].contains(&f.as_str()));
+    if !v.is_object() || item || (!ty.has_table() && !top_struct) {
         set.insert(path);
     }
     match v {
