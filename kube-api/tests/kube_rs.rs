@@ -124,7 +124,11 @@ async fn server_side_apply() {
         "data": {"a": "1", "b": "2"}
     });
     let created = cms
-        .patch("applied", &PatchParams::apply("mgr"), &Patch::Apply(&config))
+        .patch(
+            "applied",
+            &PatchParams::apply("mgr"),
+            &Patch::Apply(&config),
+        )
         .await
         .unwrap();
     assert_eq!(created.data.as_ref().unwrap()["a"], "1");
@@ -135,7 +139,11 @@ async fn server_side_apply() {
     let other = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "applied"}, "data": {"a": "changed"}});
     let err = cms
-        .patch("applied", &PatchParams::apply("other"), &Patch::Apply(&other))
+        .patch(
+            "applied",
+            &PatchParams::apply("other"),
+            &Patch::Apply(&other),
+        )
         .await
         .unwrap_err();
     match err {
@@ -149,7 +157,11 @@ async fn server_side_apply() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     let forced = cms
-        .patch("applied", &PatchParams::apply("other").force(), &Patch::Apply(&other))
+        .patch(
+            "applied",
+            &PatchParams::apply("other").force(),
+            &Patch::Apply(&other),
+        )
         .await
         .unwrap();
     assert_eq!(forced.data.as_ref().unwrap()["a"], "changed");

@@ -102,7 +102,10 @@ async fn kubectl_server_side_apply() {
     tokio::task::spawn_blocking(move || {
         let first = manifest(dir.path(), "first.yaml", 2);
         let out = k.ok(&["apply", "--server-side", "-f", first.to_str().unwrap()]);
-        assert!(out.contains("deployment.apps/web serverside-applied"), "{out}");
+        assert!(
+            out.contains("deployment.apps/web serverside-applied"),
+            "{out}"
+        );
         let again = k.ok(&["apply", "--server-side", "-f", first.to_str().unwrap()]);
         assert!(again.contains("serverside-applied"), "{again}");
 
@@ -119,7 +122,10 @@ async fn kubectl_server_side_apply() {
             err.contains("Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas"),
             "{err}"
         );
-        assert!(err.contains("--force-conflicts"), "kubectl explains the conflict: {err}");
+        assert!(
+            err.contains("--force-conflicts"),
+            "kubectl explains the conflict: {err}"
+        );
 
         let out = k.ok(&[
             "apply",
@@ -148,12 +154,33 @@ async fn kubectl_server_side_apply() {
                 .find(|e| e["manager"] == name && e["operation"] == "Apply")
                 .unwrap_or_else(|| panic!("no Apply entry of {name}: {entries:?}"))
         };
-        assert!(manager("kubectl")["fieldsV1"]["f:spec"].get("f:replicas").is_none());
-        assert!(manager("other")["fieldsV1"]["f:spec"].get("f:replicas").is_some());
-        let yaml = k.ok(&["get", "deployment", "web", "-o", "yaml", "--show-managed-fields"]);
-        assert!(yaml.contains("managedFields:") && yaml.contains("f:replicas: {}"), "{yaml}");
+        assert!(
+            manager("kubectl")["fieldsV1"]["f:spec"]
+                .get("f:replicas")
+                .is_none()
+        );
+        assert!(
+            manager("other")["fieldsV1"]["f:spec"]
+                .get("f:replicas")
+                .is_some()
+        );
+        let yaml = k.ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ]);
+        assert!(
+            yaml.contains("managedFields:") && yaml.contains("f:replicas: {}"),
+            "{yaml}"
+        );
         let hidden = k.ok(&["get", "deployment", "web", "-o", "yaml"]);
-        assert!(!hidden.contains("managedFields:"), "kubectl hides them by default");
+        assert!(
+            !hidden.contains("managedFields:"),
+            "kubectl hides them by default"
+        );
     })
     .await
     .unwrap();

@@ -8,11 +8,11 @@
 
 use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
 use kube_core::managedfields::{self, ManagerId, Managers, Operation, Scope, Type, Updater};
 use kube_core::registry::ResourceInfo;
 use kube_core::status::{Reason, StatusError};
 use kube_core::validation::path::{ErrorList, FieldError, Path as FieldPath};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
 use serde_json::Value;
 
 use crate::server::clock::format_time;
@@ -136,8 +136,12 @@ impl FieldManager {
         }
         let empty = Value::Object(Default::default());
         let old = old.unwrap_or(&empty);
-        let sent = meta::metadata(new).and_then(|m| m.get("managedFields")).cloned();
-        let stored = meta::metadata(old).and_then(|m| m.get("managedFields")).cloned();
+        let sent = meta::metadata(new)
+            .and_then(|m| m.get("managedFields"))
+            .cloned();
+        let stored = meta::metadata(old)
+            .and_then(|m| m.get("managedFields"))
+            .cloned();
         let base = match &sent {
             Some(Value::Array(items)) if is_reset(items) => {
                 meta::remove_meta(new, "managedFields");
@@ -244,9 +248,7 @@ fn apply_error(info: &ResourceInfo, err: managedfields::Error) -> StatusError {
 /// validation; `kind` names the options type (`PatchOptions`, `UpdateOptions`).
 pub fn check_manager(name: &str, kind: &str) -> Result<(), StatusError> {
     let message = if name.chars().count() > MAX_MANAGER_LEN {
-        format!(
-            "fieldManager: Too long: may not be more than {MAX_MANAGER_LEN} bytes"
-        )
+        format!("fieldManager: Too long: may not be more than {MAX_MANAGER_LEN} bytes")
     } else if name.chars().any(|c| c.is_control()) {
         format!("fieldManager: Invalid value: {name:?}: is not printable")
     } else {

@@ -216,7 +216,9 @@ fn compare_at(
                 // The kind of value changed: the old one goes, the new one comes.
                 all_paths(o, ty, path, &mut c.removed);
                 added(n, ty, path, &mut c.added);
-                c.removed = c.removed.difference(&FieldSet::from_paths(&[Path(path.clone())]));
+                c.removed = c
+                    .removed
+                    .difference(&FieldSet::from_paths(&[Path(path.clone())]));
                 c.modified.insert(path);
             } else {
                 c.modified.insert(path);

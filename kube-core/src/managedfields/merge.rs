@@ -35,29 +35,63 @@ fn merge_list(live: &[Value], config: &[Value], ty: Type) -> Vec<Value> {
     let l = list_items(live, ty);
     let r = list_items(config, ty);
     let in_config = |pe: &PathElement| r.iter().any(|(p, _)| p == pe);
+    let live_item = |pe: &PathElement| l.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
+    // The shared items, in the config's order: each is placed when its turn comes.
+    let shared: Vec<&PathElement> = r
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| live_item(p).is_some())
+        .collect();
+    let mut next_shared = 0;
+    let mut merged: Vec<&PathElement> = Vec::new();
     let mut out = Vec::with_capacity(l.len() + r.len());
-    let mut next_live = 0;
-    for (pe, rv) in &r {
-        match l.iter().position(|(p, _)| p == pe) {
-            Some(at) => {
-                // Live-only items before this shared one keep their place.
-                while next_live < at {
-                    let (lp, lv) = &l[next_live];
-                    if !in_config(lp) {
-                        out.push((*lv).clone());
-                    }
-                    next_live += 1;
+    let (mut li, mut ri) = (0, 0);
+    let merge_item = |pe: &PathElement, rv: &Value| match live_item(pe) {
+        Some(lv) => merge(lv, rv, ty.item()),
+        None => rv.clone(),
+    };
+    while li < l.len() || ri < r.len() {
+        if li < l.len() && ri < r.len() {
+            let (lp, _) = &l[li];
+            if *lp == r[ri].0 {
+                out.push(merge_item(lp, r[ri].1));
+                merged.push(lp);
+                if shared.get(next_shared) == Some(&lp) {
+                    next_shared += 1;
                 }
-                next_live = next_live.max(at + 1);
-                out.push(merge(l[at].1, rv, ty.item()));
+                li += 1;
+                ri += 1;
+                continue;
             }
-            None => out.push((*rv).clone()),
+            if in_config(lp) && shared.get(next_shared) != Some(&lp) {
+                li += 1;
+                continue;
+            }
         }
-    }
-    for (lp, lv) in l.iter().skip(next_live) {
-        if !in_config(lp) {
-            out.push((*lv).clone());
+        if li < l.len() {
+            let (lp, lv) = &l[li];
+            if !in_config(lp) {
+                out.push((*lv).clone());
+                li += 1;
+                continue;
+            }
+            if merged.contains(&lp) {
+                li += 1;
+                continue;
+            }
         }
+        if ri < r.len() {
+            let (rp, rv) = &r[ri];
+            out.push(merge_item(rp, rv));
+            merged.push(rp);
+            if shared.get(next_shared) == Some(&rp) {
+                next_shared += 1;
+            }
+            ri += 1;
+            continue;
+        }
+        // Only live items already merged remain.
+        li += 1;
     }
     out
 }

@@ -39,11 +39,7 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self
-                .children
-                .entry(first.clone())
-                .or_default()
-                .insert(rest),
+            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
         }
     }
 
@@ -137,11 +133,7 @@ impl FieldSet {
 
     /// The paths in both sets.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
-        let members = self
-            .members
-            .intersection(&other.members)
-            .cloned()
-            .collect();
+        let members = self.members.intersection(&other.members).cloned().collect();
         let mut children = BTreeMap::new();
         for (e, c) in &self.children {
             if let Some(o) = other.children.get(e) {

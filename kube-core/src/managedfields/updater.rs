@@ -124,7 +124,14 @@ impl Updater {
     }
 
     /// Records `id`'s entry with `set`, keeping the old time when the set did not change.
-    fn record(&self, managers: &mut Managers, before: &Managers, id: &ManagerId, set: FieldSet, api_version: &str) {
+    fn record(
+        &self,
+        managers: &mut Managers,
+        before: &Managers,
+        id: &ManagerId,
+        set: FieldSet,
+        api_version: &str,
+    ) {
         let time = match before.0.get(id) {
             Some(prev) if prev.set == set => prev.time.clone(),
             _ => Some(self.now.clone()),
@@ -143,7 +150,14 @@ impl Updater {
     /// The entries after a non-apply write by `id` changed `live` into `new`: the writer
     /// owns what it added or modified (taken from any other owner); removed fields leave
     /// every owner.
-    pub fn update(&self, live: &Value, new: &Value, managers: &Managers, id: &ManagerId, api_version: &str) -> Managers {
+    pub fn update(
+        &self,
+        live: &Value,
+        new: &Value,
+        managers: &Managers,
+        id: &ManagerId,
+        api_version: &str,
+    ) -> Managers {
         let c = self.clean_comparison(&compare(live, new, self.ty));
         let changed = c.added.union(&c.modified);
         let mut out = managers.clone();
@@ -172,7 +186,11 @@ impl Updater {
     ) -> Result<(Value, Managers)> {
         let config_set = self.clean(&field_set(config, self.ty)?);
         let mut merged = merge(live, config, self.ty);
-        let last = managers.0.get(id).map(|e| e.set.clone()).unwrap_or_default();
+        let last = managers
+            .0
+            .get(id)
+            .map(|e| e.set.clone())
+            .unwrap_or_default();
         let mut out = managers.clone();
         out.0.insert(
             id.clone(),

@@ -163,9 +163,8 @@ fn parse_config(body: &[u8]) -> Result<Value, StatusError> {
     }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => serde_yaml_ng::from_slice(body).map_err(|e| {
-            StatusError::bad_request(format!("error decoding YAML: {e}"))
-        })?,
+        Err(_) => serde_yaml_ng::from_slice(body)
+            .map_err(|e| StatusError::bad_request(format!("error decoding YAML: {e}")))?,
     };
     if depth(&value, 0) > MAX_APPLY_DEPTH {
         return Err(StatusError::bad_request(format!(
@@ -222,7 +221,9 @@ fn check_config(ctx: &Ctx, config: &Value) -> Result<(), StatusError> {
         .pointer("/metadata/managedFields")
         .is_some_and(|v| !v.is_null())
     {
-        return Err(StatusError::bad_request("metadata.managedFields must be nil"));
+        return Err(StatusError::bad_request(
+            "metadata.managedFields must be nil",
+        ));
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::create::{invalid, namespace_mismatch};
 use super::meta::{self, copy_field, copy_meta, meta_str, set_meta};
-use crate::server::fieldmanager::FieldManager;
 use super::{MAX_UPDATE_ATTEMPTS, Storage, decode, encode, key, store_error};
+use crate::server::fieldmanager::FieldManager;
 
 /// What an update did.
 #[derive(Debug, Clone, PartialEq)]
