@@ -172,7 +172,7 @@ fn compare_at(
         (Some(o), None) => all_paths(o, ty, path, &mut c.removed),
         (None, Some(n)) => added(n, ty, path, &mut c.added),
         (Some(Value::Object(o)), Some(Value::Object(n)))
-            if !ty.is_atomic_map() && !(o.is_empty() && n.is_empty()) =>
+            if !(ty.is_atomic_map() || o.is_empty() && n.is_empty()) =>
         {
             for (k, nv) in n {
                 path.push(PathElement::Field(k.clone()));

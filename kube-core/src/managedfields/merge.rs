@@ -152,11 +152,10 @@ fn remove_child(obj: &mut Value, pe: &PathElement, ty: Type) {
         (Value::Object(m), PathElement::Field(name)) => {
             m.remove(name);
         }
-        (Value::Array(a), PathElement::Index(i)) => {
-            if *i < a.len() {
-                a.remove(*i);
-            }
+        (Value::Array(a), PathElement::Index(i)) if *i < a.len() => {
+            a.remove(*i);
         }
+        (Value::Array(_), PathElement::Index(_)) => {}
         (Value::Array(a), pe) => a.retain(|item| !item_matches(item, pe, ty)),
         _ => {}
     }
