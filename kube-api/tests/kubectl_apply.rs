@@ -101,6 +101,10 @@ async fn kubectl_server_side_apply() {
 
     tokio::task::spawn_blocking(move || {
         let first = manifest(dir.path(), "first.yaml", 2);
+        // Client-side apply first: the server-side apply that follows migrates its fields
+        // (kubectl rewrites managedFields with a JSON patch).
+        let out = k.ok(&["apply", "-f", first.to_str().unwrap()]);
+        assert!(out.contains("deployment.apps/web created"), "{out}");
         let out = k.ok(&["apply", "--server-side", "-f", first.to_str().unwrap()]);
         assert!(
             out.contains("deployment.apps/web serverside-applied"),
