@@ -3,7 +3,7 @@
 //! three patch types, then kube's `watcher` and `reflector` across server-side watch timeouts,
 //! bookmarks and a compaction of the store, over seeded rounds of random changes.
 //!
-//! Server-side apply is not served yet, so `Patch::Apply` is not exercised here.
+//! Server-side apply with `Patch::Apply`: create, conflict, force.
 
 mod common;
 
@@ -110,6 +110,61 @@ fn pod(name: &str) -> Pod {
         ]}
     }))
     .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply() {
+    let served = Served::start(Config::default()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(served.client(), "default");
+    let config = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "applied"},
+        "data": {"a": "1", "b": "2"}
+    });
+    let created = cms
+        .patch(
+            "applied",
+            &PatchParams::apply("mgr"),
+            &Patch::Apply(&config),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.data.as_ref().unwrap()["a"], "1");
+    let managed = created.metadata.managed_fields.unwrap();
+    assert_eq!(managed[0].manager.as_deref(), Some("mgr"));
+    assert_eq!(managed[0].operation.as_deref(), Some("Apply"));
+
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "applied"}, "data": {"a": "changed"}});
+    let err = cms
+        .patch(
+            "applied",
+            &PatchParams::apply("other"),
+            &Patch::Apply(&other),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 409);
+            assert_eq!(
+                status.message,
+                "Apply failed with 1 conflict: conflict with \"mgr\": .data.a"
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let forced = cms
+        .patch(
+            "applied",
+            &PatchParams::apply("other").force(),
+            &Patch::Apply(&other),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.as_ref().unwrap()["a"], "changed");
+    assert_eq!(forced.data.as_ref().unwrap()["b"], "2");
+    served.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

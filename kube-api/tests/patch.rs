@@ -110,12 +110,11 @@ async fn patch_errors_and_preconditions(s: TestServer) {
             Some(json!({})),
         )
         .await;
-    assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("server-side apply")
+    // Server-side apply needs a field manager (kube-api/tests/apply.rs covers apply).
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
     );
     let (code, _) = s
         .call_typed(Method::PATCH, &url, "text/plain", Some(json!({})))

@@ -16,6 +16,7 @@ pub mod builtin;
 pub mod crd;
 pub mod dynamic;
 pub mod gvk;
+pub mod managedfields;
 pub mod patch;
 pub mod printers;
 pub mod quantity;

@@ -29,6 +29,7 @@ pub mod authn;
 pub mod clock;
 pub mod crd;
 pub mod discovery;
+pub mod fieldmanager;
 pub mod flowcontrol;
 pub mod handler;
 pub mod kubeconfig;

@@ -3,6 +3,7 @@
 use http::{StatusCode, header};
 
 use super::{Ctx, HandlerResult};
+use crate::server::fieldmanager::FieldManager;
 use crate::server::negotiate::{accept_json, body_is_json};
 use crate::server::response::json;
 use crate::server::storage::strategy::add_warnings;
@@ -18,9 +19,20 @@ pub async fn create(ctx: &Ctx) -> HandlerResult {
     let dry_run = ctx.dry_run()?;
     let obj = ctx.json_body()?;
     let warnings = validation.check_with(ctx.state.strategy.as_ref(), &ctx.resource, &obj)?;
+    let manager = FieldManager::of_request(
+        ctx.param("fieldManager"),
+        ctx.header(header::USER_AGENT),
+        "",
+    )?;
     let created = ctx
         .storage()
-        .create(&ctx.resource, &ctx.request.namespace, obj, dry_run)
+        .create_managed(
+            &ctx.resource,
+            &ctx.request.namespace,
+            obj,
+            dry_run,
+            Some(&manager),
+        )
         .await?;
     Ok(add_warnings(json(StatusCode::CREATED, &created), &warnings))
 }

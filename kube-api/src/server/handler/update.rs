@@ -4,6 +4,7 @@ use http::{StatusCode, header};
 use kube_core::status::StatusError;
 
 use super::{Ctx, HandlerResult};
+use crate::server::fieldmanager::FieldManager;
 use crate::server::negotiate::{accept_json, body_is_json};
 use crate::server::response::json;
 use crate::server::storage::meta::meta_str;
@@ -39,14 +40,20 @@ pub async fn update(ctx: &Ctx) -> HandlerResult {
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
     }
+    let manager = FieldManager::of_request(
+        ctx.param("fieldManager"),
+        ctx.header(header::USER_AGENT),
+        &r.subresource,
+    )?;
     let outcome = ctx
         .storage()
-        .update(
+        .update_managed(
             &ctx.resource,
             &r.namespace,
             &r.name,
             &r.subresource,
             dry_run,
+            Some(&manager),
             |_old| Ok(body.clone()),
         )
         .await?;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::meta::{self, meta_str, remove_meta, set_meta};
 use super::{Storage, encode, key, store_error};
 use crate::server::clock::format_time;
+use crate::server::fieldmanager::FieldManager;
 
 /// How many names a `generateName` create tries before giving up.
 const GENERATE_NAME_ATTEMPTS: usize = 8;
@@ -25,8 +26,22 @@ impl Storage {
         &self,
         info: &ResourceInfo,
         namespace: &str,
+        obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, StatusError> {
+        self.create_managed(info, namespace, obj, dry_run, None)
+            .await
+    }
+
+    /// [`Storage::create`], recording the fields the write sets for `manager` in
+    /// `metadata.managedFields`.
+    pub async fn create_managed(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
         mut obj: Value,
         dry_run: bool,
+        manager: Option<&FieldManager>,
     ) -> Result<Value, StatusError> {
         check_type(info, &obj)?;
         super::set_type(info, &mut obj);
@@ -61,6 +76,9 @@ impl Storage {
             set_meta(&mut obj, "name", format!("{prefix}{}", random_suffix()));
         }
         let name = meta_str(&obj, "name").to_owned();
+        if let Some(manager) = manager {
+            manager.record(info, &mut obj, None, self.clock.now())?;
+        }
 
         meta::object_meta(&obj)?;
         let errs = self.strategy.validate(info, &obj);

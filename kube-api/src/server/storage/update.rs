@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::create::{invalid, namespace_mismatch};
 use super::meta::{self, copy_field, copy_meta, meta_str, set_meta};
 use super::{MAX_UPDATE_ATTEMPTS, Storage, decode, encode, key, store_error};
+use crate::server::fieldmanager::FieldManager;
 
 /// What an update did.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +54,26 @@ impl Storage {
         name: &str,
         subresource: &str,
         dry_run: bool,
+        update: F,
+    ) -> Result<UpdateOutcome, StatusError>
+    where
+        F: FnMut(&Value) -> Result<Value, StatusError> + Send,
+    {
+        self.update_managed(info, namespace, name, subresource, dry_run, None, update)
+            .await
+    }
+
+    /// [`Storage::update`], recording the fields the write changes for `manager` in
+    /// `metadata.managedFields`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_managed<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        subresource: &str,
+        dry_run: bool,
+        manager: Option<&FieldManager>,
         mut update: F,
     ) -> Result<UpdateOutcome, StatusError>
     where
@@ -61,7 +82,7 @@ impl Storage {
         self.read_modify_write(info, namespace, name, dry_run, |old| {
             let given = update(old)?;
             let new = merge_subresource(info, subresource, old, given);
-            self.prepare_update(info, new, old)
+            self.prepare_update(info, new, old, manager)
         })
         .await
     }
@@ -72,6 +93,7 @@ impl Storage {
         info: &ResourceInfo,
         mut new: Value,
         old: &Value,
+        manager: Option<&FieldManager>,
     ) -> Result<Change, StatusError> {
         if !new.is_object() {
             return Err(StatusError::bad_request(
@@ -124,6 +146,9 @@ impl Storage {
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             set_meta(&mut new, "generation", generation + 1);
+        }
+        if let Some(manager) = manager {
+            manager.record(info, &mut new, Some(old), self.clock.now())?;
         }
 
         meta::object_meta(&new)?;
@@ -238,6 +263,7 @@ pub(super) fn merge_subresource(
         "status" => {
             let mut new = old.clone();
             copy_field(&mut new, &given, "status");
+            copy_meta(&mut new, &given, "managedFields");
             set_meta(
                 &mut new,
                 "resourceVersion",
@@ -247,6 +273,7 @@ pub(super) fn merge_subresource(
         }
         "finalize" => {
             let mut new = old.clone();
+            copy_meta(&mut new, &given, "managedFields");
             let finalizers = given
                 .pointer("/spec/finalizers")
                 .cloned()
