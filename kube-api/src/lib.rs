@@ -14,3 +14,5 @@
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(all(feature = "client", feature = "server"))]
+pub mod testing;
