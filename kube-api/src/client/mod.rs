@@ -6,14 +6,19 @@
 //! [`workqueue::RateLimitingQueue`]. None of it depends on the server half of the crate.
 
 pub mod api;
+pub mod config;
 pub mod error;
+pub mod kubeconfig;
 pub mod params;
 pub mod request;
 pub mod rest;
+pub mod transport;
 pub mod workqueue;
 
 pub use api::Api;
+pub use config::{Auth, Config, KubeconfigOptions};
 pub use error::{Error, Result};
+pub use kubeconfig::Kubeconfig;
 pub use params::{
     DeleteParams, FieldValidation, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
     VersionMatch, WatchParams,
