@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod config;
+pub mod discovery;
+pub mod dynamic;
 pub mod error;
 pub mod kubeconfig;
 pub mod params;
@@ -17,6 +19,8 @@ pub mod workqueue;
 
 pub use api::Api;
 pub use config::{Auth, Config, KubeconfigOptions};
+pub use discovery::{ApiResource, Discovery};
+pub use dynamic::DynamicApi;
 pub use error::{Error, Result};
 pub use kubeconfig::Kubeconfig;
 pub use params::{

@@ -7,14 +7,14 @@ mod suite;
 mod tls;
 
 use kube_api::client::{Client, Config, Kubeconfig, KubeconfigOptions};
-use kube_api::testing::{Loopback, TestServer};
+use kube_api::testing::Loopback;
 
 /// In-process: the client calls the server's tower service; no socket.
 mod in_process {
     use super::*;
 
     async fn setup() -> (Client, ()) {
-        (TestServer::start().await.client(), ())
+        (crate::suite::test_server().await.client(), ())
     }
 
     crate::suite::client_suite!(setup);
@@ -26,7 +26,7 @@ mod http {
 
     async fn setup() -> (Client, (Loopback, tempfile::TempDir)) {
         let dir = tempfile::tempdir().unwrap();
-        let served = TestServer::start()
+        let served = crate::suite::test_server()
             .await
             .serve_loopback(dir.path())
             .await

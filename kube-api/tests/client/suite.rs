@@ -20,7 +20,8 @@ macro_rules! client_suite {
         crate::suite::client_suite!(@cases $setup;
             crud_round_trip, errors_carry_upstream_status, list_selectors_and_pages,
             patches_of_every_type, delete_and_delete_collection, status_and_scale,
-            watch_streams_events, watch_too_old_is_gone, dry_run_stores_nothing);
+            watch_streams_events, watch_too_old_is_gone, dry_run_stores_nothing,
+            dynamic_discovery_and_crud, dynamic_custom_resource);
     };
     (@cases $setup:path; $($case:ident),*) => {
         $(
@@ -490,4 +491,149 @@ pub async fn dry_run_stores_nothing(client: Client) {
         .unwrap();
     assert_eq!(answered.metadata.name.as_deref(), Some("a"));
     assert!(maps.get_opt("a").await.unwrap().is_none());
+}
+
+/// The test server of every transport: the built-in kinds plus a custom resource, CronTab
+/// (stable.example.com/v1, short name `ct`, with a status subresource), that the client knows
+/// nothing about until discovery finds it.
+pub(crate) async fn test_server() -> kube_api::testing::TestServer {
+    use kube_core::registry::{Registry, ResourceInfo};
+    let mut registry = Registry::builtin();
+    registry
+        .add(
+            ResourceInfo::new("stable.example.com", "v1", "CronTab", "crontabs", true)
+                .with_short_names(&["ct"])
+                .with_status(),
+        )
+        .expect("valid resource");
+    kube_api::testing::TestServer::with_config(kube_api::server::Config {
+        registry,
+        ..kube_api::server::Config::default()
+    })
+    .await
+    .expect("the server starts")
+}
+
+pub async fn dynamic_discovery_and_crud(client: Client) {
+    use kube_api::client::{Discovery, DynamicApi};
+    use kube_core::dynamic::DynamicObject;
+
+    let discovery = Discovery::run(&client).await.unwrap();
+    // kubectl's names: plural, singular, short, kind, qualified by group or version.group.
+    for (name, group, plural) in [
+        ("pods", "", "pods"),
+        ("po", "", "pods"),
+        ("Pod", "", "pods"),
+        ("deploy", "apps", "deployments"),
+        ("deployment.apps", "apps", "deployments"),
+        ("deployments.v1.apps", "apps", "deployments"),
+        ("cm", "", "configmaps"),
+    ] {
+        let r = discovery
+            .resolve(name)
+            .unwrap_or_else(|| panic!("{name} resolves"));
+        assert_eq!(
+            (r.group.as_str(), r.plural.as_str()),
+            (group, plural),
+            "{name}"
+        );
+    }
+    assert!(discovery.resolve("nonesuch").is_none());
+    let deploy = discovery.by_kind("apps", "Deployment").unwrap();
+    assert!(deploy.namespaced);
+    assert!(
+        deploy.subresources.contains(&"scale".to_owned()),
+        "{deploy:?}"
+    );
+
+    let ns = namespace(&client, "dynamic").await;
+    let cms = DynamicApi::namespaced(client.clone(), discovery.resolve("cm").unwrap(), &ns);
+    let mut obj = DynamicObject::default().with_name("a");
+    obj.fields.insert("data".into(), json!({"k": "v"}));
+    let created = cms.create(&PostParams::default(), &obj).await.unwrap();
+    assert_eq!(created.kind, "ConfigMap");
+    assert_eq!(created.fields["data"], json!({"k": "v"}));
+    let patched = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "w"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.fields["data"]["k"], "w");
+    let list = cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert!(
+        !list
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    // The same object typed.
+    let typed: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(typed.get("a").await.unwrap().data.unwrap()["k"], "w");
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    assert!(cms.get_opt("a").await.unwrap().is_none());
+
+    // Cluster-scoped, through discovery.
+    let namespaces = DynamicApi::all(client, discovery.resolve("ns").unwrap());
+    assert!(namespaces.get("dynamic").await.is_ok());
+}
+
+pub async fn dynamic_custom_resource(client: Client) {
+    use kube_api::client::{Discovery, DynamicApi};
+    use kube_core::dynamic::DynamicObject;
+
+    let discovery = Discovery::run(&client).await.unwrap();
+    let crontab = discovery
+        .resolve("ct")
+        .expect("the custom resource is discovered");
+    assert_eq!(crontab.kind, "CronTab");
+    assert_eq!(crontab.api_version, "stable.example.com/v1");
+    assert_eq!(
+        discovery.resolve("crontabs.stable.example.com"),
+        Some(crontab)
+    );
+    let ns = namespace(&client, "custom").await;
+    let api = DynamicApi::namespaced(client, crontab, &ns);
+    let mut events = api.watch(&WatchParams::default()).await.unwrap();
+    let mut obj = DynamicObject::default().with_name("nightly");
+    obj.fields
+        .insert("spec".into(), json!({"cronSpec": "0 3 * * *"}));
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    loop {
+        match events.next().await.unwrap().unwrap() {
+            WatchEvent::Added(o) => {
+                assert_eq!(o.name(), Some("nightly"));
+                assert_eq!(o.fields["spec"]["cronSpec"], "0 3 * * *");
+                break;
+            }
+            WatchEvent::Bookmark { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let with_status = api
+        .patch_status(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"lastRun": "now"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_status.fields["status"]["lastRun"], "now");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    api.delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

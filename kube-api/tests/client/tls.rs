@@ -10,7 +10,6 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use k8s_openapi::api::core::v1::Namespace;
 use kube_api::client::{Api, Client, Config, Kubeconfig, KubeconfigOptions, ListParams};
-use kube_api::testing::TestServer;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
@@ -89,7 +88,7 @@ impl TlsServer {
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
-        let api = TestServer::start().await.server().clone();
+        let api = crate::suite::test_server().await.server().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let protocols = Arc::new(Mutex::new(Vec::new()));
