@@ -295,6 +295,78 @@ fn lines(body: ResponseBody) -> impl Stream<Item = Result<Bytes>> + Send {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    /// A client whose transport answers every request with `code` and `body`, in chunks split
+    /// at `split`.
+    fn mock(code: u16, body: &'static str, split: usize) -> Client {
+        Client::new(tower::service_fn(
+            move |req: http::Request<Body>| async move {
+                assert_eq!(req.headers()[header::USER_AGENT], USER_AGENT);
+                assert_eq!(req.headers()[header::ACCEPT], "application/json");
+                let (a, b) = body.split_at(split);
+                let chunks = futures::stream::iter([a, b].map(|c| {
+                    Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(
+                        c.as_bytes(),
+                    )))
+                }));
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .status(code)
+                        .body(http_body_util::StreamBody::new(chunks))
+                        .unwrap(),
+                )
+            },
+        ))
+    }
+
+    fn get() -> http::Request<Body> {
+        http::Request::get("/api/v1/configmaps?watch=true")
+            .body(Body::default())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn watch_events_split_across_chunks_and_error_events_are_api_errors() {
+        let body = concat!(
+            r#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}}"#,
+            "\n\n",
+            r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired","message":"too old resource version: 1 (5)","code":410}}"#,
+            "\n"
+        );
+        let client = mock(200, body, 30);
+        let mut events = client.request_events::<ConfigMap>(get()).await.unwrap();
+        match events.next().await.unwrap().unwrap() {
+            WatchEvent::Added(cm) => assert_eq!(cm.metadata.name.as_deref(), Some("a")),
+            other => panic!("{other:?}"),
+        }
+        let e = events.next().await.unwrap().unwrap_err();
+        assert_eq!(e.code(), Some(410));
+        assert!(e.status().unwrap().is_resource_expired(), "{e}");
+        assert!(events.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_truncated_event_is_a_decode_error_and_a_failed_watch_an_api_error() {
+        let client = mock(200, r#"{"type":"ADDED","object":{"#, 5);
+        let mut events = client.request_events::<ConfigMap>(get()).await.unwrap();
+        assert!(matches!(
+            events.next().await.unwrap(),
+            Err(Error::Decode { .. })
+        ));
+        let client = mock(
+            403,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","message":"no","code":403}"#,
+            3,
+        );
+        let e = client
+            .request_events::<ConfigMap>(get())
+            .await
+            .err()
+            .unwrap();
+        assert!(e.status().unwrap().is_forbidden());
+    }
 
     #[test]
     fn non_status_bodies_get_a_status_from_their_code() {

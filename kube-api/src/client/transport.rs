@@ -32,14 +32,11 @@ pub enum TransportError {
     /// The TLS settings are unusable (bad PEM, a key that does not fit).
     #[error("TLS configuration: {0}")]
     Tls(String),
-    /// The configuration is unusable for a transport.
-    #[error("{0}")]
-    Config(String),
 }
 
 impl From<TransportError> for Error {
     fn from(e: TransportError) -> Self {
-        Error::InvalidRequest(e.to_string())
+        Error::Config(Box::new(e))
     }
 }
 
