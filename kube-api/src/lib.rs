@@ -15,3 +15,5 @@
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(all(feature = "client", feature = "server"))]
+pub mod testing;

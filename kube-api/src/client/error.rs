@@ -27,6 +27,10 @@ pub enum Error {
     /// The request could not be built (a bad name, path or parameter).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The client could not be built from its configuration (bad TLS material, a server name
+    /// that is no DNS name or address).
+    #[error("the client configuration is unusable: {0}")]
+    Config(#[source] BoxError),
 }
 
 impl Error {
