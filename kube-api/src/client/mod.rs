@@ -5,6 +5,7 @@
 //! [`workqueue::RateLimitingQueue`].
 
 pub mod error;
+pub mod runtime;
 pub mod workqueue;
 
 pub use error::{Error, Result};
