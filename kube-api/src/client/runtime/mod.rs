@@ -20,8 +20,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 pub mod backoff;
 pub mod clock;
 pub mod delta;
+pub mod informer;
 pub mod lister_watcher;
 pub mod reflector;
+pub mod shared;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
@@ -29,8 +31,10 @@ pub mod test_util;
 pub use backoff::{Backoff, Rng};
 pub use clock::{Clock, SharedClock, SystemClock, TokioClock};
 pub use delta::{Deleted, Delta};
+pub use informer::{EventHandler, HandlerFuncs, HandlerRegistration, Informer};
 pub use lister_watcher::{ListParams, ListerWatcher, ResourceVersionMatch, WatchParams, WatchStream};
 pub use reflector::{InitialList, Reflector, ReflectorConfig, ReflectorSink, Transform};
+pub use shared::{InformerKey, Scope, SharedInformerFactory};
 pub use store::Store;
 
 /// What the runtime caches: a typed Kubernetes object with ObjectMeta.
