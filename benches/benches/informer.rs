@@ -83,7 +83,12 @@ async fn call(server: &ApiServer, method: Method, uri: &str, body: Vec<u8>) -> (
         .expect("request");
     let response = server.clone().oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, body)
 }
 
@@ -114,7 +119,10 @@ impl ListerWatcher<Pod> for InProcess {
                 ("limit", p.limit.map(|l| l.to_string())),
                 ("continue", p.continue_token.clone()),
                 ("resourceVersion", p.resource_version.clone()),
-                ("resourceVersionMatch", p.resource_version_match.map(|m| m.as_str().into())),
+                (
+                    "resourceVersionMatch",
+                    p.resource_version_match.map(|m| m.as_str().into()),
+                ),
             ]);
             let uri = format!("/api/v1/namespaces/{NAMESPACE}/pods?{q}");
             let (status, body) = call(&self.server, Method::GET, &uri, Vec::new()).await;
@@ -133,9 +141,18 @@ impl ListerWatcher<Pod> for InProcess {
             let q = query(&[
                 ("watch", Some("true".into())),
                 ("resourceVersion", p.resource_version.clone()),
-                ("resourceVersionMatch", p.resource_version_match.map(|m| m.as_str().into())),
-                ("allowWatchBookmarks", p.allow_watch_bookmarks.then(|| "true".into())),
-                ("sendInitialEvents", p.send_initial_events.then(|| "true".into())),
+                (
+                    "resourceVersionMatch",
+                    p.resource_version_match.map(|m| m.as_str().into()),
+                ),
+                (
+                    "allowWatchBookmarks",
+                    p.allow_watch_bookmarks.then(|| "true".into()),
+                ),
+                (
+                    "sendInitialEvents",
+                    p.send_initial_events.then(|| "true".into()),
+                ),
                 ("timeoutSeconds", p.timeout_seconds.map(|t| t.to_string())),
             ]);
             let uri = format!("/api/v1/namespaces/{NAMESPACE}/pods?{q}");
@@ -143,43 +160,53 @@ impl ListerWatcher<Pod> for InProcess {
                 .uri(uri)
                 .body(Full::new(Bytes::new()))
                 .expect("request");
-            let response = self.server.clone().oneshot(request).await.expect("infallible");
+            let response = self
+                .server
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("infallible");
             let status = response.status().as_u16();
             if status != 200 {
-                let body = response.into_body().collect().await.expect("body").to_bytes();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
                 return Err(api_error(status, &body));
             }
             let body = response.into_body();
-            let stream = futures::stream::unfold(
-                (body, Vec::<u8>::new()),
-                |(mut body, mut buffer)| async move {
-                    loop {
-                        if let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
-                            let line: Vec<u8> = buffer.drain(..=pos).collect();
-                            let event = serde_json::from_slice::<WatchEvent<Pod>>(&line).map_err(
-                                |e| Error::Decode {
-                                    context: "watch event".into(),
-                                    source: e,
-                                },
-                            );
-                            return Some((event, (body, buffer)));
-                        }
-                        match body.frame().await? {
-                            Ok(frame) => {
-                                if let Ok(data) = frame.into_data() {
-                                    buffer.extend_from_slice(&data);
+            let stream =
+                futures::stream::unfold(
+                    (body, Vec::<u8>::new()),
+                    |(mut body, mut buffer)| async move {
+                        loop {
+                            if let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+                                let line: Vec<u8> = buffer.drain(..=pos).collect();
+                                let event = serde_json::from_slice::<WatchEvent<Pod>>(&line)
+                                    .map_err(|e| Error::Decode {
+                                        context: "watch event".into(),
+                                        source: e,
+                                    });
+                                return Some((event, (body, buffer)));
+                            }
+                            match body.frame().await? {
+                                Ok(frame) => {
+                                    if let Ok(data) = frame.into_data() {
+                                        buffer.extend_from_slice(&data);
+                                    }
+                                }
+                                Err(e) => {
+                                    return Some((
+                                        Err(Error::Transport(e.to_string().into())),
+                                        (body, buffer),
+                                    ));
                                 }
                             }
-                            Err(e) => {
-                                return Some((
-                                    Err(Error::Transport(e.to_string().into())),
-                                    (body, buffer),
-                                ));
-                            }
                         }
-                    }
-                },
-            );
+                    },
+                );
             Ok(stream.boxed())
         })
     }
@@ -188,9 +215,18 @@ impl ListerWatcher<Pod> for InProcess {
 /// Starts a server with `pods` pods; returns it and its loopback address.
 async fn server_with_pods(pods: usize) -> (ApiServer, std::net::SocketAddr) {
     let server = ApiServer::new(Arc::new(MemoryStore::new()), Config::default());
-    server.ensure_system_namespaces().await.expect("system namespaces");
+    server
+        .ensure_system_namespaces()
+        .await
+        .expect("system namespaces");
     let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
-    call(&server, Method::POST, "/api/v1/namespaces", ns.to_string().into_bytes()).await;
+    call(
+        &server,
+        Method::POST,
+        "/api/v1/namespaces",
+        ns.to_string().into_bytes(),
+    )
+    .await;
     for i in 0..pods {
         let (status, body) = call(
             &server,
@@ -202,9 +238,17 @@ async fn server_with_pods(pods: usize) -> (ApiServer, std::net::SocketAddr) {
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     }
     // Warm the server's watch cache so its memory is not counted below.
-    let (status, _) = call(&server, Method::GET, &format!("/api/v1/namespaces/{NAMESPACE}/pods"), Vec::new()).await;
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        &format!("/api/v1/namespaces/{NAMESPACE}/pods"),
+        Vec::new(),
+    )
+    .await;
     assert_eq!(status, 200);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let s = server.clone();
     tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
@@ -218,13 +262,20 @@ async fn child(which: &str, pods: usize) {
     let started = Instant::now();
     match which {
         "ours" => {
-            let informer = Informer::new(Arc::new(InProcess { server }), ReflectorConfig::default());
+            let informer =
+                Informer::new(Arc::new(InProcess { server }), ReflectorConfig::default());
             let i = informer.clone();
             tokio::spawn(async move { i.run(std::future::pending()).await });
             informer.wait_for_sync().await;
             let elapsed = started.elapsed();
             let after = rss_bytes();
-            println!("{} {} {} {}", before, after, elapsed.as_micros(), informer.store().len());
+            println!(
+                "{} {} {} {}",
+                before,
+                after,
+                elapsed.as_micros(),
+                informer.store().len()
+            );
         }
         "kube-rs" => {
             let config = kube::Config::new(format!("http://{addr}").parse().expect("uri"));
@@ -242,7 +293,13 @@ async fn child(which: &str, pods: usize) {
             reader.wait_until_ready().await.expect("reflector ready");
             let elapsed = started.elapsed();
             let after = rss_bytes();
-            println!("{} {} {} {}", before, after, elapsed.as_micros(), reader.state().len());
+            println!(
+                "{} {} {} {}",
+                before,
+                after,
+                elapsed.as_micros(),
+                reader.state().len()
+            );
         }
         other => panic!("unknown cache {other}"),
     }

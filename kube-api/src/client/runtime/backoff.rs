@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(*bases.last().unwrap(), Duration::from_secs(30));
         tokio::time::advance(Duration::from_secs(121)).await;
         let d = b.next();
-        assert!(d < Duration::from_millis(1600), "reset after quiet period: {d:?}");
+        assert!(
+            d < Duration::from_millis(1600),
+            "reset after quiet period: {d:?}"
+        );
         // Same seed, same sequence.
         let mut a = Backoff::reflector_default(Rng::seeded(7));
         assert_eq!(a.next(), bases[0]);

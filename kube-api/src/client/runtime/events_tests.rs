@@ -21,7 +21,9 @@ fn setup(queue_length: usize) -> (Arc<EventBroadcaster>, FakeEventSink, EventRec
     let sink = FakeEventSink::new();
     let config = BroadcasterConfig {
         queue_length,
-        clock: Arc::new(TokioClock::new(Timestamp::from_second(1_800_000_000).unwrap())),
+        clock: Arc::new(TokioClock::new(
+            Timestamp::from_second(1_800_000_000).unwrap(),
+        )),
         rng: Rng::seeded(5),
         ..BroadcasterConfig::default()
     };
@@ -60,7 +62,13 @@ async fn isomorphic_events_become_a_series_written_in_batches() {
     let (b, sink, rec) = setup(100);
     let task = start(&b);
     for _ in 0..5 {
-        rec.event_for(&pod("web"), EventType::Warning, "BackOff", "Restarting", "back-off");
+        rec.event_for(
+            &pod("web"),
+            EventType::Warning,
+            "BackOff",
+            "Restarting",
+            "back-off",
+        );
     }
     wait(Duration::from_secs(1)).await;
     assert_eq!(kinds(&sink.calls()), ["create", "patch 2"]);
@@ -73,9 +81,18 @@ async fn isomorphic_events_become_a_series_written_in_batches() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].series.as_ref().unwrap().count, 5);
     assert_eq!(events[0].type_.as_deref(), Some("Warning"));
-    assert_eq!(events[0].regarding.as_ref().unwrap().name.as_deref(), Some("web"));
+    assert_eq!(
+        events[0].regarding.as_ref().unwrap().name.as_deref(),
+        Some("web")
+    );
     // The finished series is forgotten: the next one is a new event.
-    rec.event_for(&pod("web"), EventType::Warning, "BackOff", "Restarting", "back-off");
+    rec.event_for(
+        &pod("web"),
+        EventType::Warning,
+        "BackOff",
+        "Restarting",
+        "back-off",
+    );
     wait(Duration::from_secs(1)).await;
     assert_eq!(sink.events().len(), 2);
     assert_eq!(b.stats().aggregated.load(Ordering::Relaxed), 4);
@@ -101,7 +118,13 @@ async fn the_spam_filter_limits_new_events_per_object() {
     let (b, sink, rec) = setup(100);
     let task = start(&b);
     for i in 0..30 {
-        rec.event_for(&pod("web"), EventType::Normal, &format!("Reason{i}"), "Act", "x");
+        rec.event_for(
+            &pod("web"),
+            EventType::Normal,
+            &format!("Reason{i}"),
+            "Act",
+            "x",
+        );
     }
     rec.event_for(&pod("other"), EventType::Normal, "Reason0", "Act", "x");
     wait(Duration::from_secs(1)).await;

@@ -229,7 +229,11 @@ impl<K: Object> Informer<K> {
 
     /// Applies `transform` to every object before it is cached; only before [`run`](Self::run).
     pub fn set_transform(&self, transform: Transform<K>) {
-        *self.inner.transform.lock().unwrap_or_else(|e| e.into_inner()) = Some(transform);
+        *self
+            .inner
+            .transform
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(transform);
     }
 
     /// The cache (add indexers to it with [`Store::add_indexer`]).

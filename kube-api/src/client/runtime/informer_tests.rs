@@ -35,7 +35,11 @@ fn data(o: &ConfigMap) -> String {
     format!(
         "{}={}",
         o.metadata.name.as_deref().unwrap_or_default(),
-        o.data.as_ref().and_then(|d| d.get("k")).cloned().unwrap_or_default()
+        o.data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .cloned()
+            .unwrap_or_default()
     )
 }
 
@@ -51,7 +55,11 @@ fn recorder() -> (HandlerFuncs<ConfigMap>, Arc<Mutex<Vec<String>>>) {
                 .push(format!("update {} -> {}", data(old), data(new)))
         })
         .on_delete(move |del| {
-            let tomb = if del.is_final_state_unknown() { " tombstone" } else { "" };
+            let tomb = if del.is_final_state_unknown() {
+                " tombstone"
+            } else {
+                ""
+            };
             d.lock()
                 .unwrap()
                 .push(format!("delete {}{tomb}", data(del.object())))
@@ -182,16 +190,18 @@ async fn the_factory_shares_one_watch_per_type_and_scope() {
     factory.start();
     let synced = factory.wait_for_cache_sync().await;
     assert_eq!(synced.values().copied().collect::<Vec<_>>(), [true]);
-    until("both handlers synced", || lines(&log1).len() == 1 && lines(&log2).len() == 1).await;
+    until("both handlers synced", || {
+        lines(&log1).len() == 1 && lines(&log2).len() == 1
+    })
+    .await;
     assert_eq!(fake.lists().len(), 1, "one list");
     until("the watch opened", || fake.open_watches() == 1).await;
     // Another scope is another informer, started at once since the factory runs.
     let other_fake = FakeListerWatcher::new();
     other_fake.upsert(cm("z", "1"));
-    let labelled =
-        factory.informer::<ConfigMap>(Scope::namespace("ns").labels("app=web"), || {
-            Arc::new(other_fake.clone())
-        });
+    let labelled = factory.informer::<ConfigMap>(Scope::namespace("ns").labels("app=web"), || {
+        Arc::new(other_fake.clone())
+    });
     labelled.wait_for_sync().await;
     assert_eq!(
         other_fake.lists()[0].label_selector.as_deref(),

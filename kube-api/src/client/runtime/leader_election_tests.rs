@@ -26,10 +26,18 @@ struct Candidate {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn candidate(id: &str, lock: &FakeLeaseLock, tracker: &Shared, seed: u64, release: bool) -> Candidate {
+fn candidate(
+    id: &str,
+    lock: &FakeLeaseLock,
+    tracker: &Shared,
+    seed: u64,
+    release: bool,
+) -> Candidate {
     let handle = lock.handle();
     let mut config = LeaderElectionConfig::new(id);
-    config.clock = Arc::new(TokioClock::new(Timestamp::from_second(1_800_000_000).unwrap()));
+    config.clock = Arc::new(TokioClock::new(
+        Timestamp::from_second(1_800_000_000).unwrap(),
+    ));
     config.rng = Rng::seeded(seed);
     config.release_on_cancel = release;
     let (t1, t2, t3) = (tracker.clone(), tracker.clone(), tracker.clone());
@@ -57,9 +65,8 @@ fn candidate(id: &str, lock: &FakeLeaseLock, tracker: &Shared, seed: u64, releas
                 .new_leader
                 .push((i3.clone(), leader.to_owned()));
         });
-    let elector = Arc::new(
-        LeaderElector::new(Arc::new(handle.shared_handle()), config, callbacks).unwrap(),
-    );
+    let elector =
+        Arc::new(LeaderElector::new(Arc::new(handle.shared_handle()), config, callbacks).unwrap());
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn({
         let elector = elector.clone();
@@ -124,7 +131,11 @@ async fn a_killed_leader_is_replaced_after_its_lease_expires() {
     // Steady state: the leader keeps renewing, nobody else takes over.
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(leader(&tracker).as_deref(), Some(first.as_str()));
-    assert!(lock.writes().len() >= 25, "renewed every 2 s: {}", lock.writes().len());
+    assert!(
+        lock.writes().len() >= 25,
+        "renewed every 2 s: {}",
+        lock.writes().len()
+    );
     // Kill it: its task is gone without releasing anything.
     let victim = candidates.iter().position(|c| c.id == first).unwrap();
     let killed = candidates.remove(victim);
@@ -137,7 +148,10 @@ async fn a_killed_leader_is_replaced_after_its_lease_expires() {
     let t_new = Instant::now();
     let second = leader(&tracker).unwrap();
     assert_ne!(first, second);
-    assert!(t_new >= last_renew + Duration::from_secs(15), "not before the lease expired");
+    assert!(
+        t_new >= last_renew + Duration::from_secs(15),
+        "not before the lease expired"
+    );
     assert!(
         t_new <= t_kill + Duration::from_secs(15) + 2 * MAX_RETRY_WAIT,
         "take-over {:?} after the kill",
@@ -170,7 +184,10 @@ async fn a_partitioned_leader_steps_down_before_anyone_takes_over() {
     let t = tracker.lock().unwrap();
     let (stopped_at, who) = t.stopped[0].clone();
     assert_eq!(who, first);
-    assert!(stopped_at <= last_renew + Duration::from_secs(10), "gave up within the renew deadline");
+    assert!(
+        stopped_at <= last_renew + Duration::from_secs(10),
+        "gave up within the renew deadline"
+    );
     let (started_at, second) = t.started.last().unwrap().clone();
     assert!(started_at >= last_renew + Duration::from_secs(15));
     assert!(stopped_at < started_at);
@@ -195,10 +212,16 @@ async fn a_graceful_shutdown_releases_the_lease_for_a_quick_take_over() {
     let first = leader(&tracker).unwrap();
     let old = candidates.iter().find(|c| c.id == first).unwrap();
     old.stop.send_replace(true);
-    until("released", || lock.current().unwrap().holder_identity.is_empty()).await;
+    until("released", || {
+        lock.current().unwrap().holder_identity.is_empty()
+    })
+    .await;
     let released_at = Instant::now();
     assert_eq!(lock.current().unwrap().lease_duration_seconds, 1);
-    until("a new leader", || leader(&tracker).is_some_and(|l| l != first)).await;
+    until("a new leader", || {
+        leader(&tracker).is_some_and(|l| l != first)
+    })
+    .await;
     assert!(Instant::now() - released_at <= MAX_RETRY_WAIT + Duration::from_millis(200));
     // Let the remaining follower poll once more.
     tokio::time::sleep(MAX_RETRY_WAIT).await;
@@ -206,7 +229,10 @@ async fn a_graceful_shutdown_releases_the_lease_for_a_quick_take_over() {
     assert_eq!(t.violations, Vec::<String>::new());
     // Followers heard of each leader.
     let second = t.leader.clone().unwrap();
-    for c in candidates.iter().filter(|c| c.id != first && c.id != second) {
+    for c in candidates
+        .iter()
+        .filter(|c| c.id != first && c.id != second)
+    {
         let heard: Vec<&str> = t
             .new_leader
             .iter()

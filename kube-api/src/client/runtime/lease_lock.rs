@@ -76,7 +76,10 @@ pub trait LeaseLock: Send + Sync {
     /// Reads the record.
     fn get(&self) -> BoxFuture<'_, Result<Option<LockedRecord>>>;
     /// Creates the lock object.
-    fn create<'a>(&'a self, record: &'a LeaderElectionRecord) -> BoxFuture<'a, Result<LockedRecord>>;
+    fn create<'a>(
+        &'a self,
+        record: &'a LeaderElectionRecord,
+    ) -> BoxFuture<'a, Result<LockedRecord>>;
     /// Replaces the record if unchanged since `resource_version`.
     fn update<'a>(
         &'a self,

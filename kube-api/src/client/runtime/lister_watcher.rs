@@ -3,8 +3,8 @@
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use k8s_openapi::{List, ListableResource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
+use k8s_openapi::{List, ListableResource};
 
 use crate::client::Result;
 

@@ -38,14 +38,21 @@ pub use events::{BroadcasterConfig, EventBroadcaster, EventRecorder, EventSink, 
 pub use informer::{EventHandler, HandlerFuncs, HandlerRegistration, Informer};
 pub use leader_election::{Callbacks, LeaderElectionConfig, LeaderElector};
 pub use lease_lock::{LeaderElectionRecord, LeaseLock, LockedRecord};
-pub use lister_watcher::{ListParams, ListerWatcher, ResourceVersionMatch, WatchParams, WatchStream};
+pub use lister_watcher::{
+    ListParams, ListerWatcher, ResourceVersionMatch, WatchParams, WatchStream,
+};
 pub use reflector::{InitialList, Reflector, ReflectorConfig, ReflectorSink, Transform};
 pub use shared::{InformerKey, Scope, SharedInformerFactory};
 pub use store::Store;
 
 /// What the runtime caches: a typed Kubernetes object with ObjectMeta.
 pub trait Object:
-    k8s_openapi::Metadata<Ty = ObjectMeta> + k8s_openapi::ListableResource + Clone + Send + Sync + 'static
+    k8s_openapi::Metadata<Ty = ObjectMeta>
+    + k8s_openapi::ListableResource
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
 }
 

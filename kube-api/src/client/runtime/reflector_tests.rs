@@ -68,14 +68,27 @@ async fn streaming_list_then_watch() {
     let (store, task) = start(&fake, config(InitialList::StreamingIfSupported, Some(500)));
     store.wait_for_sync().await;
     assert_eq!(store.list_keys(), ["ns/a", "ns/b"]);
-    assert!(fake.lists().is_empty(), "a streaming list needs no list call");
+    assert!(
+        fake.lists().is_empty(),
+        "a streaming list needs no list call"
+    );
     let first = &fake.watches()[0];
     assert!(first.send_initial_events && first.allow_watch_bookmarks);
-    assert_eq!(first.resource_version_match, Some(ResourceVersionMatch::NotOlderThan));
+    assert_eq!(
+        first.resource_version_match,
+        Some(ResourceVersionMatch::NotOlderThan)
+    );
     fake.upsert(cm("a", "2"));
     fake.delete("ns/b");
-    until("the watch applied", || value(&store, "ns/a").as_deref() == Some("2") && store.len() == 1).await;
-    assert_eq!(fake.watches().len(), 1, "the streaming list's watch stays open");
+    until("the watch applied", || {
+        value(&store, "ns/a").as_deref() == Some("2") && store.len() == 1
+    })
+    .await;
+    assert_eq!(
+        fake.watches().len(),
+        1,
+        "the streaming list's watch stays open"
+    );
     task.abort();
 }
 
@@ -128,7 +141,10 @@ async fn closed_watch_resumes_from_the_last_version_without_relisting() {
     store.wait_for_sync().await;
     until("the watch opened", || fake.open_watches() == 1).await;
     fake.upsert(cm("a", "2"));
-    until("the update arrived", || value(&store, "ns/a").as_deref() == Some("2")).await;
+    until("the update arrived", || {
+        value(&store, "ns/a").as_deref() == Some("2")
+    })
+    .await;
     // A bookmark moves the version past the last event.
     fake.upsert(cm("other", "x"));
     fake.bookmark();
@@ -137,10 +153,16 @@ async fn closed_watch_resumes_from_the_last_version_without_relisting() {
     let rv = fake.resource_version().to_string();
     fake.close_watches();
     fake.upsert(cm("a", "3"));
-    until("the rewatch caught up", || value(&store, "ns/a").as_deref() == Some("3")).await;
+    until("the rewatch caught up", || {
+        value(&store, "ns/a").as_deref() == Some("3")
+    })
+    .await;
     assert_eq!(fake.lists().len(), 1, "no relist");
     let watches = fake.watches();
-    assert_eq!(watches.last().unwrap().resource_version.as_deref(), Some(rv.as_str()));
+    assert_eq!(
+        watches.last().unwrap().resource_version.as_deref(),
+        Some(rv.as_str())
+    );
     task.abort();
 }
 
@@ -174,7 +196,10 @@ async fn gone_from_the_watch_call_relists_at_the_last_version() {
     fake.upsert(cm("b", "1"));
     let (store, task) = start(&fake, config(InitialList::Paged, Some(500)));
     store.wait_for_sync().await;
-    until("relisted", || fake.lists().len() >= 2 && fake.open_watches() == 1).await;
+    until("relisted", || {
+        fake.lists().len() >= 2 && fake.open_watches() == 1
+    })
+    .await;
     let lists = fake.lists();
     assert_eq!(lists[1].resource_version.as_deref(), Some("3"));
     assert_eq!(store.len(), 2);
@@ -212,6 +237,9 @@ async fn relist_after_expiry_uses_the_last_version() {
     until("relisted", || fake.lists().len() == 2).await;
     let lists = fake.lists();
     assert_eq!(lists[1].resource_version.as_deref(), Some("3"));
-    assert_eq!(lists[1].resource_version_match, Some(ResourceVersionMatch::NotOlderThan));
+    assert_eq!(
+        lists[1].resource_version_match,
+        Some(ResourceVersionMatch::NotOlderThan)
+    );
     task.abort();
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::Object;
-use super::delta::{Delta, Deleted};
+use super::delta::{Deleted, Delta};
 
 /// The namespace index: every namespaced object under its namespace.
 pub const NAMESPACE_INDEX: &str = "namespace";
@@ -295,12 +295,13 @@ impl<K: Object> Store<K> {
 
     /// The objects of `namespace` (through the namespace index when present).
     pub fn list_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
-        self.by_index(NAMESPACE_INDEX, namespace).unwrap_or_else(|_| {
-            self.list()
-                .into_iter()
-                .filter(|o| o.metadata().namespace.as_deref() == Some(namespace))
-                .collect()
-        })
+        self.by_index(NAMESPACE_INDEX, namespace)
+            .unwrap_or_else(|_| {
+                self.list()
+                    .into_iter()
+                    .filter(|o| o.metadata().namespace.as_deref() == Some(namespace))
+                    .collect()
+            })
     }
 
     /// Whether the first full list has been applied.
@@ -418,12 +419,12 @@ mod tests {
         let s = indexed();
         s.apply_upsert(cm("a", "x", &[("app", "web")], Some("u1")));
         s.apply_upsert(cm("b", "y", &[("app", "web")], None));
-        let names = |v: Vec<Arc<ConfigMap>>| {
-            v.iter()
-                .map(|o| key_of(&o.metadata))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(names(s.by_index(LABELS_INDEX, "app=web").unwrap()), ["a/x", "b/y"]);
+        let names =
+            |v: Vec<Arc<ConfigMap>>| v.iter().map(|o| key_of(&o.metadata)).collect::<Vec<_>>();
+        assert_eq!(
+            names(s.by_index(LABELS_INDEX, "app=web").unwrap()),
+            ["a/x", "b/y"]
+        );
         assert_eq!(names(s.by_index(OWNER_UID_INDEX, "u1").unwrap()), ["a/x"]);
         assert_eq!(names(s.list_namespace("b")), ["b/y"]);
         // Relabel x: it leaves app=web.
@@ -466,7 +467,9 @@ mod tests {
                     in_initial_list,
                 } => format!("add {} {in_initial_list}", key_of(&object.metadata)),
                 Delta::Updated { new, .. } => format!("update {}", key_of(&new.metadata)),
-                Delta::Deleted(Deleted::FinalStateUnknown { key, .. }) => format!("tombstone {key}"),
+                Delta::Deleted(Deleted::FinalStateUnknown { key, .. }) => {
+                    format!("tombstone {key}")
+                }
                 Delta::Deleted(Deleted::Object(_)) => "delete".into(),
             })
             .collect();

@@ -99,7 +99,10 @@ impl LeaseLock for FakeLeaseLock {
         Box::pin(async move { Ok(self.lock()?.current.clone()) })
     }
 
-    fn create<'a>(&'a self, record: &'a LeaderElectionRecord) -> BoxFuture<'a, Result<LockedRecord>> {
+    fn create<'a>(
+        &'a self,
+        record: &'a LeaderElectionRecord,
+    ) -> BoxFuture<'a, Result<LockedRecord>> {
         Box::pin(async move {
             let mut s = self.lock()?;
             if s.current.is_some() {

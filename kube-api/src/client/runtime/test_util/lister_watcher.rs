@@ -207,7 +207,9 @@ impl<K: Object> FakeListerWatcher<K> {
                 let (rv, offset) = token
                     .split_once(':')
                     .and_then(|(rv, o)| Some((rv.parse::<u64>().ok()?, o.parse::<usize>().ok()?)))
-                    .ok_or_else(|| Error::Api(StatusError::bad_request("invalid continue token")))?;
+                    .ok_or_else(|| {
+                        Error::Api(StatusError::bad_request("invalid continue token"))
+                    })?;
                 if std::mem::take(&mut s.expire_next_continue) || rv < s.compacted {
                     return Err(Error::Api(StatusError::resource_expired(
                         "The provided continue parameter is too old to display a consistent list result.",
@@ -231,7 +233,13 @@ impl<K: Object> FakeListerWatcher<K> {
             }
         };
         let limit = params.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-        let items: Vec<K> = s.objects.values().skip(offset).take(limit).cloned().collect();
+        let items: Vec<K> = s
+            .objects
+            .values()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
         let next = offset + items.len();
         let continue_ = (next < s.objects.len()).then(|| format!("{}:{next}", s.rv));
         Ok(List {
