@@ -39,7 +39,7 @@ impl Rng {
     }
 }
 
-/// Exponential back-off: each [`next`](Backoff::next) doubles the base delay up to `max`, adds
+/// Exponential back-off: each [`next_delay`](Backoff::next_delay) doubles the base delay up to `max`, adds
 /// up to `jitter` times the base at random, and starts again from `initial` once `reset_after`
 /// has passed since the previous call.
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let now = Instant::now();
         if self
             .last
@@ -125,7 +125,7 @@ mod tests {
         let mut b = Backoff::reflector_default(Rng::seeded(7));
         let mut bases = Vec::new();
         for _ in 0..10 {
-            bases.push(b.next());
+            bases.push(b.next_delay());
         }
         // Each delay lies in [base, 2*base) for base 0.8, 1.6, 3.2, ... capped at 30 s.
         let mut base = Duration::from_millis(800);
@@ -136,13 +136,13 @@ mod tests {
         }
         assert_eq!(*bases.last().unwrap(), Duration::from_secs(30));
         tokio::time::advance(Duration::from_secs(121)).await;
-        let d = b.next();
+        let d = b.next_delay();
         assert!(
             d < Duration::from_millis(1600),
             "reset after quiet period: {d:?}"
         );
         // Same seed, same sequence.
         let mut a = Backoff::reflector_default(Rng::seeded(7));
-        assert_eq!(a.next(), bases[0]);
+        assert_eq!(a.next_delay(), bases[0]);
     }
 }

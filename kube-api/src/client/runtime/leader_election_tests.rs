@@ -181,19 +181,21 @@ async fn a_partitioned_leader_steps_down_before_anyone_takes_over() {
     })
     .await;
     let last_renew = last_write_by(&lock, &first);
-    let t = tracker.lock().unwrap();
-    let (stopped_at, who) = t.stopped[0].clone();
-    assert_eq!(who, first);
-    assert!(
-        stopped_at <= last_renew + Duration::from_secs(10),
-        "gave up within the renew deadline"
-    );
-    let (started_at, second) = t.started.last().unwrap().clone();
-    assert!(started_at >= last_renew + Duration::from_secs(15));
-    assert!(stopped_at < started_at);
-    assert!(started_at <= last_renew + Duration::from_secs(15) + 2 * MAX_RETRY_WAIT);
-    assert_eq!(t.violations, Vec::<String>::new());
-    drop(t);
+    let second = {
+        let t = tracker.lock().unwrap();
+        let (stopped_at, who) = t.stopped[0].clone();
+        assert_eq!(who, first);
+        assert!(
+            stopped_at <= last_renew + Duration::from_secs(10),
+            "gave up within the renew deadline"
+        );
+        let (started_at, second) = t.started.last().unwrap().clone();
+        assert!(started_at >= last_renew + Duration::from_secs(15));
+        assert!(stopped_at < started_at);
+        assert!(started_at <= last_renew + Duration::from_secs(15) + 2 * MAX_RETRY_WAIT);
+        assert_eq!(t.violations, Vec::<String>::new());
+        second
+    };
     assert!(!old.elector.is_leader());
     // Healing the partition does not bring the old leader back: its run has ended.
     old.lock.partition(false);

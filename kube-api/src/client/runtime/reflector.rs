@@ -182,7 +182,7 @@ impl<K: Object> Reflector<K> {
                     tracing::warn!(kind = K::KIND, error = %e, "listing failed");
                 }
             }
-            let delay = self.config.backoff.next();
+            let delay = self.config.backoff.next_delay();
             tokio::time::sleep(delay).await;
         }
     }
@@ -372,7 +372,7 @@ impl<K: Object> Reflector<K> {
                         Err(e) if is_gone(&e) => return,
                         Err(e) => {
                             tracing::warn!(kind = K::KIND, error = %e, "watch failed");
-                            let delay = self.config.backoff.next();
+                            let delay = self.config.backoff.next_delay();
                             tokio::time::sleep(delay).await;
                             continue;
                         }
@@ -384,14 +384,14 @@ impl<K: Object> Reflector<K> {
                     // A watch that closes at once and empty is a failing one (client-go's
                     // "very short watch"): back off rather than spin.
                     if events == 0 && started.elapsed() < Duration::from_secs(1) {
-                        let delay = self.config.backoff.next();
+                        let delay = self.config.backoff.next_delay();
                         tokio::time::sleep(delay).await;
                     }
                 }
                 WatchEnd::Expired => return,
                 WatchEnd::Failed(e) => {
                     tracing::warn!(kind = K::KIND, error = %e, "watch broke");
-                    let delay = self.config.backoff.next();
+                    let delay = self.config.backoff.next_delay();
                     tokio::time::sleep(delay).await;
                 }
             }

@@ -138,10 +138,10 @@ impl SharedInformerFactory {
             scope: scope.clone(),
         };
         let mut state = self.lock();
-        if let Some(entry) = state.informers.get(&key) {
-            if let Some(informer) = entry.informer.downcast_ref::<Informer<K>>() {
-                return informer.clone();
-            }
+        if let Some(entry) = state.informers.get(&key)
+            && let Some(informer) = entry.informer.downcast_ref::<Informer<K>>()
+        {
+            return informer.clone();
         }
         let mut config = (self.config)();
         config.label_selector = scope.label_selector.clone();
