@@ -23,7 +23,11 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let nanos = i128::try_from(since_epoch.as_nanos()).unwrap_or(i128::MAX);
+        Timestamp::from_nanosecond(nanos).unwrap_or(Timestamp::MAX)
     }
 }
 
