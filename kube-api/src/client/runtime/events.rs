@@ -341,7 +341,9 @@ impl EventBroadcaster {
         let mut finish = tokio::time::interval_at(Instant::now() + FINISH_TIME, FINISH_TIME);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            // Biased: events queued before a timer fires are aggregated before it writes.
             tokio::select! {
+                biased;
                 _ = &mut shutdown => return,
                 event = rx.recv() => {
                     let Some(event) = event else { return };
