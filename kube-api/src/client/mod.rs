@@ -14,6 +14,7 @@ pub mod kubeconfig;
 pub mod params;
 pub mod request;
 pub mod rest;
+pub mod runtime;
 pub mod transport;
 pub mod workqueue;
 
