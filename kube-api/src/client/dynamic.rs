@@ -1,6 +1,6 @@
 //! [`DynamicApi`]: the API of any resource, found at run time by
 //! [`Discovery`](super::discovery::Discovery), over
-//! [`DynamicObject`](kube_core::dynamic::DynamicObject) (client-go's dynamic client).
+//! [`DynamicObject`] (client-go's dynamic client).
 
 use k8s_openapi::api::autoscaling::v1::Scale;
 use kube_core::dynamic::{DynamicList, DynamicObject};

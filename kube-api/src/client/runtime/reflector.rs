@@ -1,5 +1,5 @@
 //! The reflector (client-go's `cache.Reflector`): lists, then watches, and keeps a sink (a
-//! [`Store`](super::Store) or an informer) equal to the server's state.
+//! [`Store`] or an informer) equal to the server's state.
 //!
 //! - The initial state comes from a streaming list (`sendInitialEvents`, ended by the
 //!   `k8s.io/initial-events-end` bookmark) when the server supports it, otherwise from a paged
