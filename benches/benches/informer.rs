@@ -121,7 +121,7 @@ impl ListerWatcher<Pod> for InProcess {
                 ("resourceVersion", p.resource_version.clone()),
                 (
                     "resourceVersionMatch",
-                    p.resource_version_match.map(|m| m.as_str().into()),
+                    p.version_match.map(|m| m.as_str().into()),
                 ),
             ]);
             let uri = format!("/api/v1/namespaces/{NAMESPACE}/pods?{q}");
@@ -143,12 +143,9 @@ impl ListerWatcher<Pod> for InProcess {
                 ("resourceVersion", p.resource_version.clone()),
                 (
                     "resourceVersionMatch",
-                    p.resource_version_match.map(|m| m.as_str().into()),
+                    p.version_match.map(|m| m.as_str().into()),
                 ),
-                (
-                    "allowWatchBookmarks",
-                    p.allow_watch_bookmarks.then(|| "true".into()),
-                ),
+                ("allowWatchBookmarks", p.bookmarks.then(|| "true".into())),
                 (
                     "sendInitialEvents",
                     p.send_initial_events.then(|| "true".into()),

@@ -97,7 +97,7 @@ impl ListerWatcher<ConfigMap> for ConfigMaps {
                 ("resourceVersion", p.resource_version.clone()),
                 (
                     "resourceVersionMatch",
-                    p.resource_version_match.map(|m| m.as_str().into()),
+                    p.version_match.map(|m| m.as_str().into()),
                 ),
             ]);
             let uri = format!("/api/v1/namespaces/{}/configmaps?{q}", self.namespace);
@@ -115,12 +115,9 @@ impl ListerWatcher<ConfigMap> for ConfigMaps {
                 ("resourceVersion", p.resource_version.clone()),
                 (
                     "resourceVersionMatch",
-                    p.resource_version_match.map(|m| m.as_str().into()),
+                    p.version_match.map(|m| m.as_str().into()),
                 ),
-                (
-                    "allowWatchBookmarks",
-                    p.allow_watch_bookmarks.then(|| "true".into()),
-                ),
+                ("allowWatchBookmarks", p.bookmarks.then(|| "true".into())),
                 (
                     "sendInitialEvents",
                     p.send_initial_events.then(|| "true".into()),

@@ -1,7 +1,14 @@
 //! Controllers for Kubernetes.
 //!
-//! This crate will hold the `Controller` builder that operator authors use (for / owns / watches,
-//! reconcile returning an action, finalizer helper), the stock controllers (deployment,
-//! replicaset, statefulset, daemonset, job, cronjob, garbage collector, namespace, node
-//! lifecycle, ...), the scheduler with its plugin extension points, and the cloud controller
-//! manager behind the `CloudProvider` seam. It uses only the client half of [`kube_api`].
+//! This crate holds the stock controllers (deployment, replicaset, garbage collector,
+//! namespace, ...) with the [`ControllerContext`] they share, and will hold the `Controller`
+//! builder that operator authors use, the scheduler with its plugin extension points, and the
+//! cloud controller manager behind the `CloudProvider` seam. It uses only the client half of
+//! [`kube_api`].
+
+pub mod context;
+pub mod controllers;
+
+pub use context::ControllerContext;
+pub use controllers::{StockController, stock};
+pub use tokio_util::sync::CancellationToken;

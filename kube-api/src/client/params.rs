@@ -65,7 +65,8 @@ pub enum VersionMatch {
 }
 
 impl VersionMatch {
-    fn as_str(self) -> &'static str {
+    /// The query parameter value.
+    pub fn as_str(self) -> &'static str {
         match self {
             VersionMatch::NotOlderThan => "NotOlderThan",
             VersionMatch::Exact => "Exact",

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use super::Object;
 use super::backoff::Rng;
 use super::clock::{SharedClock, SystemClock};
-use crate::client::Result;
+use crate::client::{Api, Client, Patch, PatchParams, PostParams, Result};
 
 /// client-go's `maxTriesPerEvent`.
 pub const MAX_TRIES_PER_EVENT: u32 = 12;
@@ -63,6 +63,44 @@ pub trait EventSink: Send + Sync {
         event: &'a Event,
         patch: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<Event>>;
+}
+
+/// The [`EventSink`] of an API server: events.k8s.io/v1 Events written through a [`Client`]
+/// in each event's own namespace.
+#[derive(Debug, Clone)]
+pub struct ApiEventSink {
+    client: Client,
+}
+
+impl ApiEventSink {
+    /// Writes through `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    fn api(&self, event: &Event) -> Api<Event> {
+        let namespace = event.metadata.namespace.as_deref().unwrap_or("default");
+        Api::namespaced(self.client.clone(), namespace)
+    }
+}
+
+impl EventSink for ApiEventSink {
+    fn create<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<Event>> {
+        Box::pin(async move { self.api(event).create(&PostParams::default(), event).await })
+    }
+
+    fn patch<'a>(
+        &'a self,
+        event: &'a Event,
+        patch: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<Event>> {
+        Box::pin(async move {
+            let name = event.metadata.name.as_deref().unwrap_or_default();
+            self.api(event)
+                .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+        })
+    }
 }
 
 /// An event's type.

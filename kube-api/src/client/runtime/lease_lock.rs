@@ -3,10 +3,10 @@
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::client::Result;
+use crate::client::{Api, Client, PostParams, Result};
 
 /// Who holds a lease and since when (client-go's `LeaderElectionRecord`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,4 +88,77 @@ pub trait LeaseLock: Send + Sync {
     ) -> BoxFuture<'a, Result<LockedRecord>>;
     /// The lock's name for logs (`namespace/name`).
     fn describe(&self) -> String;
+}
+
+/// The [`LeaseLock`] of one coordination.k8s.io/v1 Lease on an API server.
+#[derive(Debug, Clone)]
+pub struct ApiLeaseLock {
+    api: Api<Lease>,
+    name: String,
+}
+
+impl ApiLeaseLock {
+    /// The Lease `namespace/name` through `client`.
+    pub fn new(client: Client, namespace: &str, name: &str) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: name.to_owned(),
+        }
+    }
+
+    fn lease(&self, record: &LeaderElectionRecord, resource_version: Option<&str>) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: self.api.namespace().map(str::to_owned),
+                resource_version: resource_version.map(str::to_owned),
+                ..ObjectMeta::default()
+            },
+            spec: Some(record.to_lease_spec()),
+        }
+    }
+}
+
+fn locked(lease: Lease) -> LockedRecord {
+    LockedRecord {
+        record: LeaderElectionRecord::from_lease(&lease),
+        resource_version: lease.metadata.resource_version.unwrap_or_default(),
+    }
+}
+
+impl LeaseLock for ApiLeaseLock {
+    fn get(&self) -> BoxFuture<'_, Result<Option<LockedRecord>>> {
+        Box::pin(async move { Ok(self.api.get_opt(&self.name).await?.map(locked)) })
+    }
+
+    fn create<'a>(
+        &'a self,
+        record: &'a LeaderElectionRecord,
+    ) -> BoxFuture<'a, Result<LockedRecord>> {
+        Box::pin(async move {
+            let lease = self.lease(record, None);
+            Ok(locked(
+                self.api.create(&PostParams::default(), &lease).await?,
+            ))
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        record: &'a LeaderElectionRecord,
+        resource_version: &'a str,
+    ) -> BoxFuture<'a, Result<LockedRecord>> {
+        Box::pin(async move {
+            let lease = self.lease(record, Some(resource_version));
+            let written = self
+                .api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await?;
+            Ok(locked(written))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{}/{}", self.api.namespace().unwrap_or_default(), self.name)
+    }
 }

@@ -7,62 +7,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
 use k8s_openapi::{List, ListableResource};
 
 use crate::client::Result;
+use crate::client::api::{Api, ApiObject};
 
-/// How a list's `resourceVersion` is matched (`resourceVersionMatch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResourceVersionMatch {
-    /// Data at least as new as the given version.
-    NotOlderThan,
-    /// Data at exactly the given version.
-    Exact,
-}
-
-impl ResourceVersionMatch {
-    /// The query parameter value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NotOlderThan => "NotOlderThan",
-            Self::Exact => "Exact",
-        }
-    }
-}
-
-/// The options of a list call (metav1.ListOptions without the watch fields).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListParams {
-    /// `labelSelector`.
-    pub label_selector: Option<String>,
-    /// `fieldSelector`.
-    pub field_selector: Option<String>,
-    /// `limit`: the page size; `None` for everything at once.
-    pub limit: Option<u32>,
-    /// `continue`: the token of the page to read next.
-    pub continue_token: Option<String>,
-    /// `resourceVersion`: `None` for a consistent (quorum) read, `"0"` for any cached state.
-    pub resource_version: Option<String>,
-    /// `resourceVersionMatch`.
-    pub resource_version_match: Option<ResourceVersionMatch>,
-}
-
-/// The options of a watch call.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WatchParams {
-    /// `labelSelector`.
-    pub label_selector: Option<String>,
-    /// `fieldSelector`.
-    pub field_selector: Option<String>,
-    /// `resourceVersion` to watch from (exclusive); `None` starts at the current state.
-    pub resource_version: Option<String>,
-    /// `resourceVersionMatch` (`NotOlderThan` with `send_initial_events`).
-    pub resource_version_match: Option<ResourceVersionMatch>,
-    /// `allowWatchBookmarks`.
-    pub allow_watch_bookmarks: bool,
-    /// `sendInitialEvents`: a streaming list, ending with a bookmark annotated
-    /// [`INITIAL_EVENTS_END_ANNOTATION`].
-    pub send_initial_events: bool,
-    /// `timeoutSeconds`: the server ends the watch after this long.
-    pub timeout_seconds: Option<u32>,
-}
+pub use crate::client::params::{ListParams, VersionMatch, WatchParams};
 
 /// The annotation on the bookmark that ends the initial events of a streaming list.
 pub const INITIAL_EVENTS_END_ANNOTATION: &str = "k8s.io/initial-events-end";
@@ -104,5 +51,16 @@ impl<K: ListableResource, L: ListerWatcher<K> + ?Sized> ListerWatcher<K> for std
 
     fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>> {
         (**self).watch(params)
+    }
+}
+
+/// The typed API lists and watches its own collection: `Arc::new(api)` feeds a reflector.
+impl<K: ApiObject + ListableResource> ListerWatcher<K> for Api<K> {
+    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, Result<List<K>>> {
+        Box::pin(Api::list(self, params))
+    }
+
+    fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>> {
+        Box::pin(async move { Ok(Box::pin(Api::watch(self, params).await?) as WatchStream<K>) })
     }
 }

@@ -34,13 +34,13 @@ pub mod test_util;
 pub use backoff::{Backoff, Rng};
 pub use clock::{Clock, SharedClock, SystemClock, TokioClock};
 pub use delta::{Deleted, Delta};
-pub use events::{BroadcasterConfig, EventBroadcaster, EventRecorder, EventSink, EventType};
+pub use events::{
+    ApiEventSink, BroadcasterConfig, EventBroadcaster, EventRecorder, EventSink, EventType,
+};
 pub use informer::{EventHandler, HandlerFuncs, HandlerRegistration, Informer};
 pub use leader_election::{Callbacks, LeaderElectionConfig, LeaderElector};
-pub use lease_lock::{LeaderElectionRecord, LeaseLock, LockedRecord};
-pub use lister_watcher::{
-    ListParams, ListerWatcher, ResourceVersionMatch, WatchParams, WatchStream,
-};
+pub use lease_lock::{ApiLeaseLock, LeaderElectionRecord, LeaseLock, LockedRecord};
+pub use lister_watcher::{ListParams, ListerWatcher, VersionMatch, WatchParams, WatchStream};
 pub use reflector::{InitialList, Reflector, ReflectorConfig, ReflectorSink, Transform};
 pub use shared::{InformerKey, Scope, SharedInformerFactory};
 pub use store::Store;

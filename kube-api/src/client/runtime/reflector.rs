@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
 use super::Object;
 use super::backoff::{Backoff, Rng};
 use super::lister_watcher::{
-    INITIAL_EVENTS_END_ANNOTATION, ListParams, ListerWatcher, ResourceVersionMatch, WatchParams,
+    INITIAL_EVENTS_END_ANNOTATION, ListParams, ListerWatcher, VersionMatch, WatchParams,
     WatchStream,
 };
 use super::store::{Store, key_of};
@@ -241,11 +241,12 @@ impl<K: Object> Reflector<K> {
             field_selector: self.config.field_selector.clone(),
             limit: self.config.page_size,
             continue_token: None,
-            resource_version_match: resource_version
+            version_match: resource_version
                 .as_deref()
                 .filter(|rv| *rv != "0")
-                .map(|_| ResourceVersionMatch::NotOlderThan),
+                .map(|_| VersionMatch::NotOlderThan),
             resource_version,
+            ..ListParams::default()
         };
         let mut params = first.clone();
         let mut items = Vec::new();
@@ -306,8 +307,8 @@ impl<K: Object> Reflector<K> {
             } else {
                 self.last_sync_resource_version.clone()
             },
-            resource_version_match: Some(ResourceVersionMatch::NotOlderThan),
-            allow_watch_bookmarks: true,
+            version_match: Some(VersionMatch::NotOlderThan),
+            bookmarks: true,
             send_initial_events: true,
             timeout_seconds: Some(self.watch_timeout()),
         };
@@ -363,7 +364,7 @@ impl<K: Object> Reflector<K> {
                         label_selector: self.config.label_selector.clone(),
                         field_selector: self.config.field_selector.clone(),
                         resource_version: self.last_sync_resource_version.clone(),
-                        allow_watch_bookmarks: true,
+                        bookmarks: true,
                         timeout_seconds: Some(self.watch_timeout()),
                         ..WatchParams::default()
                     };

@@ -73,11 +73,8 @@ async fn streaming_list_then_watch() {
         "a streaming list needs no list call"
     );
     let first = &fake.watches()[0];
-    assert!(first.send_initial_events && first.allow_watch_bookmarks);
-    assert_eq!(
-        first.resource_version_match,
-        Some(ResourceVersionMatch::NotOlderThan)
-    );
+    assert!(first.send_initial_events && first.bookmarks);
+    assert_eq!(first.version_match, Some(VersionMatch::NotOlderThan));
     fake.upsert(cm("a", "2"));
     fake.delete("ns/b");
     until("the watch applied", || {
@@ -237,9 +234,6 @@ async fn relist_after_expiry_uses_the_last_version() {
     until("relisted", || fake.lists().len() == 2).await;
     let lists = fake.lists();
     assert_eq!(lists[1].resource_version.as_deref(), Some("3"));
-    assert_eq!(
-        lists[1].resource_version_match,
-        Some(ResourceVersionMatch::NotOlderThan)
-    );
+    assert_eq!(lists[1].version_match, Some(VersionMatch::NotOlderThan));
     task.abort();
 }
