@@ -16,7 +16,8 @@
 //!
 //! Simplifications: PersistentVolumes are not related to nodes (a kubelet gets no PV by this
 //! authorizer; RBAC may still grant them); ResourceClaims and VolumeAttachments are not graphed.
-//! The graph is a [`Mirror`] of pods, so a pod's references count once the server has seen it.
+//! The graph is a [`Mirror`] of pods; a request refused for want of a relationship is decided
+//! once more after the mirror has caught up with the store, so a pod just written counts.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -296,7 +297,15 @@ impl Authorizer for NodeAuthorizer {
             return Decision::NoOpinion(String::new());
         };
         self.pods.wait_synced().await;
-        self.decide(node, a)
+        match self.decide(node, a) {
+            // The pod that relates them may have just been written: decide once more when
+            // the index has caught up with the store.
+            Decision::NoOpinion(reason) if reason.starts_with(NO_RELATIONSHIP) => {
+                self.pods.wait_current().await;
+                self.decide(node, a)
+            }
+            decided => decided,
+        }
     }
 }
 
