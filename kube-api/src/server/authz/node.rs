@@ -307,6 +307,19 @@ impl Authorizer for NodeAuthorizer {
             decided => decided,
         }
     }
+
+    /// Nothing for users that are not nodes; for nodes, an incomplete empty list (upstream
+    /// cannot list graph-based permissions either).
+    async fn rules_for(
+        &self,
+        user: &crate::server::authn::UserInfo,
+        _namespace: &str,
+    ) -> Option<super::RuleList> {
+        Some(super::RuleList {
+            incomplete: node_name(user).is_some(),
+            ..super::RuleList::default()
+        })
+    }
 }
 
 #[cfg(test)]
