@@ -1006,6 +1006,15 @@ async fn default_roles_are_created_and_aggregated() {
     s.stop().await;
 }
 
+/// (method, path, body, headers, expected code).
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<Value>,
+    &'a [(&'a str, &'a str)],
+    u16,
+);
+
 /// Pods on two nodes, one secret each pod mounts or reads from env, one unused.
 async fn node_fixtures(s: &HttpsServer) {
     for node in ["node-a", "node-b"] {
@@ -1061,7 +1070,7 @@ async fn nodes_touch_only_their_own_node_pods_and_secrets() {
     let status_patch = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
     let label_patch = json!({"metadata": {"labels": {"touched": "yes"}}});
     // (method, path, body, headers, expected code)
-    let cases: Vec<(&str, &str, Option<Value>, &[(&str, &str)], u16)> = vec![
+    let cases: Vec<Case> = vec![
         // Secrets and configmaps: only those its pods use.
         (
             "GET",

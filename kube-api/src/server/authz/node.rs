@@ -262,9 +262,10 @@ impl NodeAuthorizer {
                     ));
                 }
                 if a.verb != "create" && a.name != node {
-                    return Decision::NoOpinion(format!(
+                    return Decision::NoOpinion(
                         "can only access node lease with the same name as the requesting node"
-                    ));
+                            .to_owned(),
+                    );
                 }
                 self.by_rules(a)
             }

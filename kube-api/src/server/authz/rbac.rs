@@ -205,7 +205,7 @@ pub fn rule_allows(a: &Attributes, rule: &PolicyRule) -> bool {
     if a.resource_request {
         has(&rule.api_groups, &a.api_group)
             && resource_matches(rule, &a.resource, &a.subresource)
-            && (rule.resource_names.is_empty() || rule.resource_names.iter().any(|n| *n == a.name))
+            && (rule.resource_names.is_empty() || rule.resource_names.contains(&a.name))
     } else {
         rule.non_resource_urls
             .iter()
@@ -238,7 +238,7 @@ fn url_matches(rule: &str, path: &str) -> bool {
 pub fn applies_to(subject: &Subject, user: &UserInfo, namespace: &str) -> bool {
     match subject.kind.as_str() {
         "User" => subject.name == user.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let ns = if subject.namespace.is_empty() {
                 namespace
@@ -525,6 +525,14 @@ pub fn escalation_message(user: &UserInfo, missing: &[PolicyRule], errors: &[Str
     msg
 }
 
+/// A ClusterRole as aggregation sees it: name, labels, rules, selectors.
+type AggregationEntry = (
+    String,
+    BTreeMap<String, String>,
+    Vec<PolicyRule>,
+    Option<Vec<Value>>,
+);
+
 /// Fills in every aggregated ClusterRole: its rules become those of the ClusterRoles its
 /// `aggregationRule` selects (upstream's clusterrole-aggregation controller, run in the
 /// server on each ClusterRole write through it and at start). Rules are merged in name order
@@ -541,12 +549,7 @@ pub async fn aggregate(state: &ServerState, rbac: &RbacAuthorizer) -> Result<(),
     };
     let prefix = format!("{PREFIX}clusterroles/");
     // (name, labels, rules, selectors)
-    let roles: Vec<(
-        String,
-        BTreeMap<String, String>,
-        Vec<PolicyRule>,
-        Option<Vec<Value>>,
-    )> = rbac.mirror.read(|items| {
+    let roles: Vec<AggregationEntry> = rbac.mirror.read(|items| {
         items
             .iter()
             .filter_map(|(k, o)| {
