@@ -24,7 +24,7 @@ use super::request::RequestInfo;
 
 pub mod bootstrap;
 pub mod escalation;
-mod follow;
+pub mod follow;
 pub mod impersonation;
 pub mod node;
 pub mod rbac;
