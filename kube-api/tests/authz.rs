@@ -494,6 +494,84 @@ async fn users_and_service_accounts_get_exactly_the_verbs_granted() {
             "reason": "Forbidden", "details": {"kind": "pods"}, "code": 403
         })
     );
+    // A binding to a role that does not exist grants nothing, and says so.
+    create(
+        &s,
+        &format!("{RBAC}/namespaces/team-b/rolebindings"),
+        binding(
+            "RoleBinding",
+            "team-b",
+            "alice-missing",
+            "ClusterRole",
+            "missing",
+            vec![subject("User", "alice", "")],
+        ),
+    )
+    .await;
+    let (code, answer) = send(
+        &s,
+        &Credentials::token("alice-token"),
+        &[],
+        "GET",
+        "/api/v1/namespaces/team-b/pods",
+        None,
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        answer["message"],
+        "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"team-b\": RBAC: clusterrole.rbac.authorization.k8s.io \"missing\" not found"
+    );
+    let (code, _) = send(
+        &s,
+        &admin,
+        &[],
+        "DELETE",
+        &format!("{RBAC}/namespaces/team-b/rolebindings/alice-missing"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    // SubjectAccessReview and LocalSubjectAccessReview answer for another user.
+    let review = |kind: &str, ns: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind,
+               "spec": {"user": "alice", "resourceAttributes": {"verb": "list", "resource": "pods", "namespace": ns}}})
+    };
+    for (ns, allowed) in [("team-a", true), ("team-b", false)] {
+        let (code, answer) = send(
+            &s,
+            &admin,
+            &[],
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            Some(&review("SubjectAccessReview", ns)),
+        )
+        .await;
+        assert_eq!(code, 201, "{answer}");
+        assert_eq!(answer["status"]["allowed"], allowed, "{ns}: {answer}");
+        let (code, answer) = send(
+            &s,
+            &admin,
+            &[],
+            "POST",
+            &format!("/apis/authorization.k8s.io/v1/namespaces/{ns}/localsubjectaccessreviews"),
+            Some(&review("LocalSubjectAccessReview", ns)),
+        )
+        .await;
+        assert_eq!(code, 201, "{answer}");
+        assert_eq!(answer["status"]["allowed"], allowed, "{ns}: {answer}");
+    }
+    // A user without rights to review others cannot ask.
+    let (code, _) = send(
+        &s,
+        &Credentials::token("alice-token"),
+        &[],
+        "POST",
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        Some(&review("SubjectAccessReview", "team-a")),
+    )
+    .await;
+    assert_eq!(code, 403);
     // The same user by her own token gets what the impersonated one got.
     let (code, _) = send(
         &s,
@@ -828,6 +906,21 @@ async fn escalation_attempts_get_403() {
     )
     .await;
     escalation(code, &answer, "patch a role to more");
+    let (code, answer) = send(
+        &s,
+        &dave,
+        &[("Content-Type", "application/apply-patch+yaml")],
+        "PATCH",
+        &format!("{roles}/applied?fieldManager=dave"),
+        Some(&role(
+            "Role",
+            "team-a",
+            "applied",
+            vec![rule(&["*"], &[""], &["pods"])],
+        )),
+    )
+    .await;
+    escalation(code, &answer, "apply a role with more");
     let admin_binding = binding(
         "RoleBinding",
         "team-a",

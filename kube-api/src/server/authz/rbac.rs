@@ -326,30 +326,28 @@ impl RbacAuthorizer {
         errors: &mut Vec<String>,
     ) -> bool {
         self.mirror.read(|items| {
-            let mut visit_binding =
-                |binding_key: &str, ns: &str, subjects: &[Subject], role_ref: &RoleRef| -> bool {
-                    if !subjects.iter().any(|s| applies_to(s, user, ns)) {
-                        return false;
-                    }
-                    let (rk, what) = match role_ref.kind.as_str() {
-                        "ClusterRole" => (
-                            key("clusterroles", "", &role_ref.name),
-                            format!("clusterrole.rbac.authorization.k8s.io {:?}", role_ref.name),
-                        ),
-                        _ => (
-                            key("roles", ns, &role_ref.name),
-                            format!("role.rbac.authorization.k8s.io {:?}", role_ref.name),
-                        ),
-                    };
-                    match items.get(&rk) {
-                        Some(RbacObject::Role { rules, .. }) => f(rules),
-                        _ => {
-                            let _ = binding_key;
-                            errors.push(format!("{what} not found"));
-                            false
-                        }
-                    }
+            let mut visit_binding = |ns: &str, subjects: &[Subject], role_ref: &RoleRef| -> bool {
+                if !subjects.iter().any(|s| applies_to(s, user, ns)) {
+                    return false;
+                }
+                let (rk, what) = match role_ref.kind.as_str() {
+                    "ClusterRole" => (
+                        key("clusterroles", "", &role_ref.name),
+                        format!("clusterrole.rbac.authorization.k8s.io {:?}", role_ref.name),
+                    ),
+                    _ => (
+                        key("roles", ns, &role_ref.name),
+                        format!("role.rbac.authorization.k8s.io {:?}", role_ref.name),
+                    ),
                 };
+                match items.get(&rk) {
+                    Some(RbacObject::Role { rules, .. }) => f(rules),
+                    _ => {
+                        errors.push(format!("{what} not found"));
+                        false
+                    }
+                }
+            };
             let crb_prefix = format!("{PREFIX}clusterrolebindings/");
             for (k, obj) in items.range(crb_prefix.clone()..) {
                 if !k.starts_with(&crb_prefix) {
@@ -358,7 +356,7 @@ impl RbacAuthorizer {
                 if let RbacObject::Binding {
                     subjects, role_ref, ..
                 } = obj
-                    && visit_binding(k, "", subjects, role_ref)
+                    && visit_binding("", subjects, role_ref)
                 {
                     return true;
                 }
@@ -374,7 +372,7 @@ impl RbacAuthorizer {
                 if let RbacObject::Binding {
                     subjects, role_ref, ..
                 } = obj
-                    && visit_binding(k, namespace, subjects, role_ref)
+                    && visit_binding(namespace, subjects, role_ref)
                 {
                     return true;
                 }
@@ -385,13 +383,28 @@ impl RbacAuthorizer {
 
     /// Whether RBAC allows `a` (synchronous; the index must be synced).
     pub fn allows(&self, a: &Attributes) -> bool {
+        self.decide(a).is_allowed()
+    }
+
+    /// Allow, or NoOpinion with upstream's reason when a binding of the user names a role
+    /// that does not exist (`RBAC: clusterrole.rbac.authorization.k8s.io "x" not found`).
+    fn decide(&self, a: &Attributes) -> Decision {
         let mut errors = Vec::new();
-        self.visit(
+        let allowed = self.visit(
             &a.user,
             &a.namespace,
             |rules| rules.iter().any(|r| rule_allows(a, r)),
             &mut errors,
-        )
+        );
+        if allowed {
+            Decision::Allow
+        } else if errors.is_empty() {
+            Decision::NoOpinion(String::new())
+        } else if errors.len() == 1 {
+            Decision::NoOpinion(format!("RBAC: {}", errors[0]))
+        } else {
+            Decision::NoOpinion(format!("RBAC: [{}]", errors.join(", ")))
+        }
     }
 }
 
@@ -399,11 +412,7 @@ impl RbacAuthorizer {
 impl Authorizer for RbacAuthorizer {
     async fn authorize(&self, a: &Attributes) -> Decision {
         self.mirror.wait_synced().await;
-        if self.allows(a) {
-            Decision::Allow
-        } else {
-            Decision::NoOpinion(String::new())
-        }
+        self.decide(a)
     }
 
     async fn rules_for(&self, user: &UserInfo, namespace: &str) -> Option<RuleList> {
