@@ -968,6 +968,60 @@ async fn escalation_attempts_get_403() {
     let erin = Credentials::token("erin-token");
     let (code, answer) = send(&s, &erin, &[], "POST", &roles, Some(&wide)).await;
     assert_eq!(code, 201, "{answer}");
+
+    // The same through kubectl (protobuf bodies), as dave by impersonation.
+    let k = Kubectl::new(&s.kubeconfig);
+    tokio::task::spawn_blocking(move || {
+        let held = "is attempting to grant RBAC permissions not currently held";
+        let err = k.fails(&[
+            "create",
+            "rolebinding",
+            "sneaky",
+            "--clusterrole=cluster-admin",
+            "--user=dave",
+            "-n",
+            "team-a",
+            "--as",
+            "dave",
+        ]);
+        assert!(err.contains(held), "{err}");
+        let err = k.fails(&[
+            "create",
+            "role",
+            "sneaky",
+            "--verb=*",
+            "--resource=pods",
+            "-n",
+            "team-a",
+            "--as",
+            "dave",
+        ]);
+        assert!(err.contains(held), "{err}");
+        k.ok(&[
+            "create",
+            "role",
+            "fine",
+            "--verb=get",
+            "--resource=pods",
+            "-n",
+            "team-a",
+            "--as",
+            "dave",
+        ]);
+        k.ok(&[
+            "create",
+            "rolebinding",
+            "quota",
+            "--clusterrole=quota-admin",
+            "--user=someone",
+            "-n",
+            "team-a",
+            "--as",
+            "dave",
+        ]);
+    })
+    .await
+    .unwrap();
     s.stop().await;
 }
 
