@@ -293,6 +293,12 @@ impl Authorization {
         Ok(Self { modes: out })
     }
 
+    /// Adds `mode` at the end of the chain (an integrator's [`Mode::Custom`] after `Node,RBAC`).
+    pub fn with(mut self, mode: Mode) -> Self {
+        self.modes.push(mode);
+        self
+    }
+
     /// Whether RBAC is among the modes.
     pub fn has_rbac(&self) -> bool {
         self.modes.iter().any(|m| matches!(m, Mode::Rbac))
@@ -471,6 +477,67 @@ mod tests {
             Err(Error::DuplicateMode(_))
         ));
         assert!(Authorization::parse("").is_err());
+    }
+
+    /// Answers one decision for one user name, no opinion otherwise.
+    #[derive(Debug)]
+    struct Fixed(&'static str, Decision);
+
+    #[async_trait::async_trait]
+    impl Authorizer for Fixed {
+        async fn authorize(&self, a: &Attributes) -> Decision {
+            if a.user.name == self.0 {
+                self.1.clone()
+            } else {
+                Decision::NoOpinion(format!("{} only", self.0))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_allow_or_deny_wins_and_masters_pass() {
+        let store: Arc<dyn kube_store::Store> = Arc::new(kube_store::MemoryStore::new());
+        let setting = Authorization {
+            modes: vec![
+                Mode::Custom(Arc::new(Fixed("bob", Decision::Deny("no bob".into())))),
+                Mode::Custom(Arc::new(Fixed("alice", Decision::Allow))),
+                Mode::Custom(Arc::new(Fixed("bob", Decision::Allow))),
+            ],
+        };
+        let chain = Chain::new(&setting, &store);
+        assert!(!chain.allows_everything());
+        let ask = |name: &str, groups: &[&str]| {
+            Attributes::resource(
+                &UserInfo::new(name, groups.to_vec()),
+                "get",
+                "",
+                "pods",
+                "ns",
+                "",
+            )
+        };
+        assert_eq!(chain.authorize(&ask("alice", &[])).await, Decision::Allow);
+        assert_eq!(
+            chain.authorize(&ask("bob", &[])).await,
+            Decision::Deny("no bob".into())
+        );
+        assert_eq!(
+            chain.authorize(&ask("carol", &[])).await,
+            Decision::NoOpinion("bob only, alice only, bob only".into())
+        );
+        let e = chain.check(&ask("carol", &[])).await.unwrap_err();
+        assert!(
+            e.message().ends_with(": bob only, alice only, bob only"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(
+            chain.authorize(&ask("bob", &[SYSTEM_MASTERS_GROUP])).await,
+            Decision::Allow
+        );
+        let all = Chain::new(&Authorization::default(), &store);
+        assert!(all.allows_everything());
+        assert!(all.check(&ask("anyone", &[])).await.is_ok());
     }
 
     #[test]

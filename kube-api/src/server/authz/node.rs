@@ -187,10 +187,9 @@ impl NodeAuthorizer {
         match (core, a.resource.as_str()) {
             (true, "secrets" | "configmaps" | "persistentvolumeclaims") if sub.is_empty() => {
                 if a.verb != "get" || a.name.is_empty() {
-                    return Decision::NoOpinion(format!(
-                        "can only read individual {} by name, not {} them",
-                        a.resource, a.verb
-                    ));
+                    return Decision::NoOpinion(
+                        "can only get individual resources of this type".to_owned(),
+                    );
                 }
                 let related = self.any_pod(node, &a.namespace, |p| {
                     let set = match a.resource.as_str() {
@@ -209,10 +208,9 @@ impl NodeAuthorizer {
             (true, "persistentvolumes") => no_relation(),
             (true, "serviceaccounts") if sub == "token" => {
                 if a.verb != "create" {
-                    return Decision::NoOpinion(format!(
-                        "can only create tokens for individual service accounts, not {}",
-                        a.verb
-                    ));
+                    return Decision::NoOpinion(
+                        "can only create tokens for individual service accounts".to_owned(),
+                    );
                 }
                 if self.any_pod(node, &a.namespace, |p| p.service_account == a.name) {
                     Decision::Allow
@@ -229,10 +227,9 @@ impl NodeAuthorizer {
                     if selected {
                         Decision::Allow
                     } else {
-                        Decision::NoOpinion(format!(
-                            "can only {} pods with spec.nodeName field selector",
-                            a.verb
-                        ))
+                        Decision::NoOpinion(
+                            "can only list/watch pods with spec.nodeName field selector".to_owned(),
+                        )
                     }
                 }
                 ("create", "") => self.by_rules(a),
@@ -258,7 +255,7 @@ impl NodeAuthorizer {
             (false, "leases") if a.api_group == "coordination.k8s.io" => {
                 if a.namespace != NODE_LEASE_NAMESPACE {
                     return Decision::NoOpinion(format!(
-                        "can only access leases in the {NODE_LEASE_NAMESPACE:?} namespace"
+                        "can only access leases in the {NODE_LEASE_NAMESPACE:?} system namespace"
                     ));
                 }
                 if a.verb != "create" && a.name != node {
