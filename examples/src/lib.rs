@@ -79,6 +79,15 @@ pub const SECURE_SERVING_USAGE: &str = "[--tls-san NAME]... [--tls-cert-file FIL
      --tls-private-key-file FILE] [--client-ca-file FILE] [--token-auth-file FILE] \
      [--service-account-issuer URL] [--anonymous-auth=true|false]";
 
+/// The value of `--authorization-mode` when it is not given: upstream kubeadm's `Node,RBAC`.
+pub const DEFAULT_AUTHORIZATION_MODE: &str = "Node,RBAC";
+
+/// Parses `--authorization-mode` (`Node,RBAC`, `AlwaysAllow`, ...).
+pub fn authorization_mode(value: &str) -> Result<kube_api::server::authz::Authorization, String> {
+    kube_api::server::authz::Authorization::parse(value)
+        .map_err(|e| format!("--authorization-mode={value}: {e}"))
+}
+
 /// The URL clients reach a server listening on `address` at: a wildcard address becomes
 /// loopback.
 pub fn https_url(address: std::net::SocketAddr) -> String {

@@ -1,7 +1,8 @@
 //! The apiserver binary end to end: HTTPS by default with certificates it generates, 401 for
 //! requests without credentials outside the health checks and `/version`, kubectl through the
-//! kubeconfig it writes (certificate verification on), static tokens, and certificates,
-//! kubeconfig and data that survive a restart.
+//! kubeconfig it writes (certificate verification on), static tokens, RBAC on by default
+//! (403 for a user without bindings, `kubectl auth can-i`), and certificates, kubeconfig and
+//! data that survive a restart.
 
 mod common;
 
@@ -110,6 +111,27 @@ async fn apiserver_serves_https_with_authentication_across_restarts() {
     assert_eq!(
         whoami(&token_config("jane.kubeconfig", "t0ken-jane")),
         json!({"username": "jane", "uid": "uid-1", "groups": ["dev", "ops", "system:authenticated"]})
+    );
+    // Authorization is Node,RBAC by default: jane has no bindings, so she may ask what she
+    // may do, and nothing more; the admin (system:masters) may do anything.
+    let jane = token_config("jane2.kubeconfig", "t0ken-jane");
+    let (ok, _, err) = kubectl(&jane, &["get", "pods", "-n", "default"]);
+    assert!(
+        !ok && err.contains(
+            "pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        ),
+        "{err}"
+    );
+    let (ok, out, _) = kubectl(&jane, &["auth", "can-i", "list", "pods"]);
+    assert!(!ok && out.trim() == "no", "{out}");
+    let (ok, out, _) = kubectl(
+        &kubeconfig,
+        &["auth", "can-i", "list", "pods", "--as", "jane"],
+    );
+    assert!(!ok && out.trim() == "no", "{out}");
+    assert_eq!(
+        kubectl_ok(&kubeconfig, &["auth", "can-i", "list", "pods"]).trim(),
+        "yes"
     );
     let (ok, _, err) = kubectl(&token_config("wrong.kubeconfig", "wrong"), &["get", "ns"]);
     assert!(!ok && err.contains("You must be logged in"), "{err}");
