@@ -519,6 +519,9 @@ async fn controllers_on_one_factory_share_informers() {
 
 const FINALIZER: &str = "example.com/cleanup";
 
+/// The finalizer test's context: the API, and the events the reconcile saw.
+type FinalizerCtx = (Api<ConfigMap>, Arc<Mutex<Vec<String>>>);
+
 #[tokio::test(start_paused = true)]
 async fn the_finalizer_is_added_then_cleanup_runs_then_it_is_removed() {
     let server = TestServer::start().await;
@@ -529,7 +532,7 @@ async fn the_finalizer_is_added_then_cleanup_runs_then_it_is_removed() {
     let events: Arc<Mutex<Vec<String>>> = Arc::default();
     let ctx = Arc::new((Api::<ConfigMap>::all(server.client()), events.clone()));
     let results = Controller::new(maps.clone(), Scope::all()).run(
-        |cm: Arc<ConfigMap>, ctx: Arc<(Api<ConfigMap>, Arc<Mutex<Vec<String>>>)>| async move {
+        |cm: Arc<ConfigMap>, ctx: Arc<FinalizerCtx>| async move {
             let (api, events) = &*ctx;
             finalizer(api, FINALIZER, cm, |event| async move {
                 let seen = match event {
