@@ -630,3 +630,35 @@ async fn the_finalizer_helper_refuses_bad_names_and_keeps_other_finalizers() {
     .unwrap_err();
     assert!(matches!(err, finalizer::Error::AddFinalizer(_)), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_controller_leaves_the_shared_informers_of_its_context() {
+    let server = TestServer::start().await;
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    maps.create(&PostParams::default(), &config_map("ctx"))
+        .await
+        .unwrap();
+    let ctx = kube_control::ControllerContext::new(server.client());
+    let probe = Arc::new(Probe::default());
+    let results = Controller::new(maps.clone(), Scope::all())
+        .shared(ctx.informers())
+        .run(record, default_error_policy, probe.clone());
+    let task = drive(results);
+    until("the reconcile", || probe.count("ctx") == 1).await;
+    // The context hands out the very informer the controller watches with.
+    let informer = ctx.informer::<ConfigMap>(Scope::namespace("default"));
+    assert_eq!(informer.handler_count(), 1);
+    task.abort();
+    until("the handler to be removed", || {
+        informer.handler_count() == 0
+    })
+    .await;
+    set_label(&maps, "ctx", "after").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        probe.count("ctx"),
+        1,
+        "a stopped controller reconciles nothing"
+    );
+    ctx.informers().shutdown().await;
+}

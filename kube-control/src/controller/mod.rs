@@ -273,22 +273,32 @@ impl<K: Object + ApiObject> Controller<K> {
                 .on_add(move |o: &Arc<K>, _| q1.add(ObjectRef::from_obj(o)))
                 .on_update(move |_, new: &Arc<K>| q2.add(ObjectRef::from_obj(new))),
         );
-        let mut registered: Vec<Registered> = self
-            .triggers
-            .into_iter()
-            .map(|t| t(&self.factory, &queue))
-            .collect();
+        let mut synced = vec![];
+        // Unregisters from the (possibly shared) informers however the driver ends, aborted
+        // with a dropped stream included.
+        let mut guard = Unregister {
+            queue: queue.clone(),
+            removes: vec![Box::new(move || own.remove())],
+        };
+        for trigger in self.triggers {
+            let Registered {
+                synced: waits,
+                remove,
+            } = trigger(&self.factory, &queue);
+            synced.push(waits);
+            guard.removes.push(remove);
+        }
         self.factory.start();
 
         let stop = self.shutdown.unwrap_or_default();
-        let synced = async {
+        let all_synced = async {
             informer.wait_for_sync().await;
-            for r in &mut registered {
-                (&mut r.synced).await;
+            for waits in synced {
+                waits.await;
             }
         };
         let stopped_early = tokio::select! {
-            _ = synced => false,
+            _ = all_synced => false,
             _ = stop.cancelled() => true,
         };
         let mut workers = JoinSet::new();
@@ -308,10 +318,21 @@ impl<K: Object + ApiObject> Controller<K> {
             tracing::debug!(controller = %self.name, "shutting down: finishing reconciles in flight");
         }
         while workers.join_next().await.is_some() {}
-        queue.shutdown();
-        own.remove();
-        for r in registered {
-            (r.remove)();
+        drop(guard);
+    }
+}
+
+/// Shuts the queue down and removes the controller's event handlers when dropped.
+struct Unregister<K: Object> {
+    queue: KeyQueue<K>,
+    removes: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl<K: Object> Drop for Unregister<K> {
+    fn drop(&mut self) {
+        self.queue.shutdown();
+        for remove in self.removes.drain(..) {
+            remove();
         }
     }
 }
