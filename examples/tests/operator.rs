@@ -10,7 +10,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube_api::client::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube_api::client::{
+    Api, Client, Config, Kubeconfig, KubeconfigOptions, ListParams, Patch, PatchParams, PostParams,
+};
 use kube_api::testing::TestServer;
 use kube_control::CancellationToken;
 use kube_control::owner::is_controlled_by;
@@ -211,4 +213,40 @@ async fn installing_the_crd_twice_is_harmless() {
     let server = TestServer::start().await;
     operator::install_crd(&server.client()).await.unwrap();
     operator::install_crd(&server.client()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_runs_over_http_from_a_kubeconfig() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let served = server.serve_loopback(dir.path()).await.unwrap();
+    let kubeconfig = Kubeconfig::read(served.kubeconfig()).unwrap();
+    let config = Config::from_kubeconfig(&kubeconfig, &KubeconfigOptions::default()).unwrap();
+    let over_http = Client::try_from(config).unwrap();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(operator::run(over_http, shutdown.clone()));
+
+    let apps: Api<WebApp> = Api::namespaced(server.client(), "default");
+    eventually("WebApps to be served", || async {
+        apps.create(
+            &PostParams::default(),
+            &WebApp::new("default", "remote", "busybox:1.36", 1),
+        )
+        .await
+        .ok()
+    })
+    .await;
+    let services: Api<Service> = Api::namespaced(server.client(), "default");
+    eventually("the Service", || async {
+        services.get_opt("remote").await.unwrap()
+    })
+    .await;
+    let status = eventually("a status", || async {
+        available(&apps.get("remote").await.unwrap())
+    })
+    .await;
+    assert_eq!(status.1, "False");
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    served.stop().await;
 }

@@ -541,7 +541,14 @@ async fn the_finalizer_is_added_then_cleanup_runs_then_it_is_removed() {
                         format!("cleanup {}", cm.metadata.name.as_deref().unwrap())
                     }
                 };
-                events.lock().unwrap().push(seen);
+                let mut events = events.lock().unwrap();
+                events.push(seen);
+                // The first cleanup fails: the finalizer stays and cleanup is retried.
+                if events.iter().filter(|e| e.starts_with("cleanup")).count() == 1
+                    && events.last().unwrap().starts_with("cleanup")
+                {
+                    return Err(Failed("the outside world is unreachable".into()));
+                }
                 Ok::<_, Failed>(Action::await_change())
             })
             .await
@@ -565,12 +572,34 @@ async fn the_finalizer_is_added_then_cleanup_runs_then_it_is_removed() {
         deleting.object().is_some(),
         "the finalizer holds the object back"
     );
-    until("the cleanup", || {
+    until("the first cleanup", || {
         events
             .lock()
             .unwrap()
             .iter()
             .any(|e| e == "cleanup guarded")
+    })
+    .await;
+    let held = maps.get_opt("guarded").await.unwrap();
+    let retried = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.starts_with("cleanup"))
+        .count()
+        > 1;
+    assert!(
+        retried || held.is_some_and(|cm| cm.metadata.finalizers.is_some()),
+        "a failed cleanup keeps the finalizer"
+    );
+    until("the retried cleanup", || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.starts_with("cleanup"))
+            .count()
+            == 2
     })
     .await;
     let mut gone = false;
@@ -582,14 +611,11 @@ async fn the_finalizer_is_added_then_cleanup_runs_then_it_is_removed() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(gone, "the object is deleted once its finalizer is removed");
+    let events = events.lock().unwrap().clone();
     assert_eq!(
-        events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.starts_with("cleanup"))
-            .count(),
-        1
+        events,
+        ["apply guarded", "cleanup guarded", "cleanup guarded"],
+        "one apply, a failed cleanup and its retry"
     );
 }
 

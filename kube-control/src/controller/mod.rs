@@ -61,6 +61,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use action::{Action, default_error_policy};
 pub use object_ref::ObjectRef;
@@ -103,6 +104,8 @@ pub struct Controller<K: Object> {
     api: Api<K>,
     scope: Scope,
     factory: SharedInformerFactory,
+    /// Whether the factory is the controller's own (stopped with it) rather than shared.
+    own_factory: bool,
     triggers: Vec<Trigger<K>>,
     concurrency: usize,
     shutdown: Option<CancellationToken>,
@@ -133,6 +136,7 @@ impl<K: Object + ApiObject> Controller<K> {
             api,
             scope,
             factory: SharedInformerFactory::new(),
+            own_factory: true,
             triggers: Vec::new(),
             concurrency: 1,
             shutdown: None,
@@ -148,9 +152,11 @@ impl<K: Object + ApiObject> Controller<K> {
     /// Takes informers from `factory` (one per process, for example
     /// [`ControllerContext::informers`](crate::ControllerContext::informers)), so controllers
     /// watching the same resource share one list and watch. The controller starts the factory
-    /// when it runs (informers already started are left alone).
+    /// when it runs (informers already started are left alone) and leaves it running when it
+    /// stops; its own factory it stops with it.
     pub fn shared(mut self, factory: &SharedInformerFactory) -> Self {
         self.factory = factory.clone();
+        self.own_factory = false;
         self
     }
 
@@ -302,10 +308,12 @@ impl<K: Object + ApiObject> Controller<K> {
             _ = stop.cancelled() => true,
         };
         let mut workers = JoinSet::new();
+        let name: Arc<str> = Arc::from(self.name.as_str());
         if !stopped_early {
             tracing::debug!(controller = %self.name, workers = self.concurrency, "informers synced; starting workers");
             for _ in 0..self.concurrency {
                 workers.spawn(work(
+                    Arc::clone(&name),
                     queue.clone(),
                     informer.store().clone(),
                     Arc::clone(&reconciler),
@@ -319,6 +327,9 @@ impl<K: Object + ApiObject> Controller<K> {
         }
         while workers.join_next().await.is_some() {}
         drop(guard);
+        if self.own_factory {
+            self.factory.shutdown().await;
+        }
     }
 }
 
@@ -346,6 +357,7 @@ struct Reconciler<R, P, Ctx> {
 
 /// A worker: takes keys until `stop`, reconciling each from the cache.
 async fn work<K, Ctx, E, R, RFut, P>(
+    controller: Arc<str>,
     queue: KeyQueue<K>,
     store: kube_api::client::runtime::Store<K>,
     reconciler: Arc<Reconciler<R, P, Ctx>>,
@@ -378,8 +390,10 @@ async fn work<K, Ctx, E, R, RFut, P>(
         metrics.started();
         let started = Instant::now();
         let ctx = Arc::clone(&reconciler.ctx);
+        let span = tracing::info_span!("reconcile", controller = %controller, object = %key);
         let outcome = AssertUnwindSafe((reconciler.reconcile)(Arc::clone(&object), ctx))
             .catch_unwind()
+            .instrument(span.clone())
             .await;
         let (action, result) = match outcome {
             Ok(Ok(action)) => (action, Ok((key.clone(), action))),
@@ -414,7 +428,7 @@ async fn work<K, Ctx, E, R, RFut, P>(
         };
         metrics.finished(outcome, started.elapsed());
         if let Err(e) = &result {
-            tracing::warn!(error = %e, "reconcile failed");
+            span.in_scope(|| tracing::warn!(error = %e, "reconcile failed"));
         }
         match action.next() {
             Next::Backoff => queue.add_rate_limited(key.clone()),
