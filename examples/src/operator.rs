@@ -30,9 +30,9 @@ use kube_api::client::runtime::{
     SharedClock, SystemClock,
 };
 use kube_api::client::{Api, Client, Patch, PatchParams, PostParams};
+use kube_control::CancellationToken;
 use kube_control::controller::{Action, Controller, default_error_policy};
 use kube_control::owner::controller_owner_ref;
-use kube_control::{CancellationToken, ObjectRef};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -502,9 +502,4 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), Erro
         .await;
     let _ = events.await;
     Ok(())
-}
-
-/// The key of the WebApp `name` in `namespace`.
-pub fn webapp_ref(namespace: &str, name: &str) -> ObjectRef<WebApp> {
-    ObjectRef::new(name).within(namespace)
 }
