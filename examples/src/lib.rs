@@ -1,6 +1,9 @@
 //! What every example binary shares: logging set-up and the shutdown signal.
 //!
-//! The binaries stay thin: parse flags, pick the concrete parts, call the libraries.
+//! The binaries stay thin: parse flags, pick the concrete parts, call the libraries. What a
+//! binary needs beyond that lives in a module here ([`operator`]).
+
+pub mod operator;
 
 /// Logs to stderr with `RUST_LOG` as the filter (default `info`).
 pub fn init_tracing() {
