@@ -1,4 +1,5 @@
-//! kubectl end to end: the server on a loopback port over TLS, kubectl driving it through the
+//! kubectl end to end: the apiserver binary (and, for tokens, the server in-process over TLS),
+//! kubectl driving it through the
 //! admin kubeconfig (certificate verification on), and `kubectl auth whoami` for client
 //! certificates and tokens.
 
@@ -7,16 +8,16 @@ mod common;
 use std::sync::Arc;
 
 use common::https::HttpsServer;
-use common::kubectl::Kubectl;
+use common::kubectl::{Cluster, Kubectl};
 use kube_api::server::{Config, kubeconfig};
 use kube_store::MemoryStore;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_drives_the_server() {
-    let served = HttpsServer::start(Arc::new(MemoryStore::new()), Config::default()).await;
-    // Never skipped: a missing kubectl fails the test.
-    let k = Kubectl::new(&served.kubeconfig);
+    // The apiserver binary, as a user runs it. Never skipped: a missing kubectl fails the test.
+    let c = Cluster::start().await;
+    let k = c.kubectl.clone();
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("deploy.yaml");
     std::fs::write(
@@ -111,7 +112,7 @@ spec:
         );
     })
     .await;
-    served.stop().await;
+    drop(c);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }

@@ -1,45 +1,9 @@
 //! kubectl with CRDs: one multi-document apply holding built-in kinds, a CRD and a custom
 //! resource of it; get with printer columns and short names; explain; scale; delete crd.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
+mod common;
 
-use kube_api::server::{ApiServer, Config, kubeconfig};
-use kube_store::{MemoryStore, Store};
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    /// Runs kubectl; returns (success, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .arg("--request-timeout=20s")
-            .args(args)
-            .output()
-            .expect("running kubectl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Runs kubectl, which must succeed without writing to stderr; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args);
-        assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
-        assert!(err.is_empty(), "kubectl {args:?} warned:\n{err}");
-        out
-    }
-}
+use common::kubectl::Cluster;
 
 const MANIFEST: &str = "apiVersion: v1
 kind: Namespace
@@ -141,33 +105,10 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_with_crds() {
     // Never skipped: a missing kubectl fails the test.
-    let installed = Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(installed, "kubectl is not installed: run scripts/setup");
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = ApiServer::new(
-        Arc::new(MemoryStore::new()) as Arc<dyn Store>,
-        Config::default(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kubeconfig::plain_http(&format!("http://{address}")),
-    )
-    .unwrap();
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
-    let manifest = dir.path().join("all.yaml");
+    let c = Cluster::start().await;
+    let k = c.kubectl.clone();
+    let dir = c.dir().to_owned();
+    let manifest = dir.join("all.yaml");
     std::fs::write(&manifest, MANIFEST).unwrap();
     let m = manifest.to_str().unwrap().to_owned();
 
@@ -175,7 +116,7 @@ async fn kubectl_with_crds() {
         // As upstream: kubectl maps every object before applying any, so the custom
         // resource of a CRD created by the same apply is reported, and a second apply
         // creates it.
-        let (ok, out, err) = k.run(&["apply", "-f", &m]);
+        let (ok, out, err) = k.run(&["apply", "-f", &m], None);
         assert!(!ok);
         assert_eq!(
             out,
@@ -216,7 +157,7 @@ async fn kubectl_with_crds() {
         assert_eq!(replicas, "4");
         let out = k.ok(&["delete", "crd", "widgets.example.com"]);
         assert_eq!(out, "customresourcedefinition.apiextensions.k8s.io \"widgets.example.com\" deleted\n");
-        let (ok, _, err) = k.run(&["get", "widgets", "-n", "shop"]);
+        let (ok, _, err) = k.run(&["get", "widgets", "-n", "shop"], None);
         assert!(!ok, "widgets are no longer served");
         // kubectl's discovery cache may still name the resource; the server no longer has it.
         assert!(
@@ -229,6 +170,5 @@ async fn kubectl_with_crds() {
     .await
     .unwrap();
     drop(k);
-    stop.send(()).unwrap();
-    serving.await.unwrap().unwrap();
+    drop(c);
 }

@@ -1,17 +1,13 @@
-//! Server-side printing with the real kubectl: `get` as Tables (plain, wide, several kinds,
+//! Server-side printing with the real kubectl against the apiserver binary: `get` as Tables (plain, wide, several kinds,
 //! `all`), `get -w` fed by Table watch events, and `describe`.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::https::HttpsServer;
-use common::kubectl::Kubectl;
-use kube_api::server::Config;
-use kube_store::MemoryStore;
+use common::kubectl::Cluster;
 
 /// The words of each line (column values never contain spaces in these tests).
 fn words(text: &str) -> Vec<Vec<String>> {
@@ -78,9 +74,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_prints_server_side_tables() {
-    let served = HttpsServer::start(Arc::new(MemoryStore::new()), Config::default()).await;
+    let c = Cluster::start().await;
     // Never skipped: a missing kubectl fails the test.
-    let k = Kubectl::new(&served.kubeconfig);
+    let k = c.kubectl.clone();
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().to_owned();
 
@@ -265,7 +261,7 @@ async fn kubectl_prints_server_side_tables() {
         );
     })
     .await;
-    served.stop().await;
+    drop(c);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }

@@ -1,19 +1,14 @@
-//! kubectl's typed commands, which send protobuf bodies, end to end against the server.
+//! kubectl's typed commands, which send protobuf bodies, end to end against the apiserver binary.
 
 mod common;
 
-use std::sync::Arc;
-
-use common::https::HttpsServer;
-use common::kubectl::Kubectl;
-use kube_api::server::Config;
-use kube_store::MemoryStore;
+use common::kubectl::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_typed_commands_send_protobuf() {
-    let served = HttpsServer::start(Arc::new(MemoryStore::new()), Config::default()).await;
+    let c = Cluster::start().await;
     // Never skipped: a missing kubectl fails the test.
-    let k = Kubectl::new(&served.kubeconfig);
+    let k = c.kubectl.clone();
     // -v=8 prints the request headers: the bodies below are protobuf.
     let (ok, _, log) = k.run(&["create", "namespace", "x", "-v=8"], None);
     assert!(ok, "{log}");
@@ -83,5 +78,5 @@ async fn kubectl_typed_commands_send_protobuf() {
     let web = k.json(&["-n", "x", "get", "deployment", "web", "-o", "json"]);
     assert_eq!(web["spec"]["replicas"], 3);
 
-    served.stop().await;
+    drop(c);
 }

@@ -90,7 +90,22 @@ impl ControllerContext {
     }
 
     /// An event recorder reporting as `controller` (for example `replicaset-controller`).
+    /// Its events are written once [`ControllerContext::start`] has started the broadcaster.
     pub fn recorder(&self, controller: &str) -> EventRecorder {
         self.events.new_recorder(controller, self.identity.clone())
+    }
+
+    /// The event broadcaster behind every [`recorder`](ControllerContext::recorder).
+    pub fn events(&self) -> &Arc<EventBroadcaster> {
+        &self.events
+    }
+
+    /// Starts the informers asked for so far (later ones start when asked for) and the event
+    /// broadcaster, which runs until `shutdown` is cancelled. Call it once, inside a tokio
+    /// runtime.
+    pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) {
+        self.informers.start();
+        let events = Arc::clone(&self.events);
+        tokio::spawn(async move { events.run(shutdown.cancelled_owned()).await });
     }
 }

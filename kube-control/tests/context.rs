@@ -88,3 +88,49 @@ async fn the_lease_lock_compares_and_swaps_on_the_server() {
     );
     assert_eq!(lock.describe(), "kube-system/leader");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorders_write_events_once_the_context_has_started() {
+    use k8s_openapi::api::events::v1::Event;
+    use kube_api::client::ListParams;
+    use kube_api::client::runtime::EventType;
+    use kube_control::CancellationToken;
+
+    let server = TestServer::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let cm = api
+        .create(&PostParams::default(), &config_map("web"))
+        .await
+        .unwrap();
+    let ctx = ControllerContext::with_factory(
+        server.client(),
+        kube_api::client::runtime::SharedInformerFactory::new(),
+        "host-1",
+    );
+    let shutdown = CancellationToken::new();
+    ctx.start(shutdown.clone());
+    ctx.recorder("example-controller").event_for(
+        &cm,
+        EventType::Normal,
+        "Synced",
+        "Sync",
+        "all good",
+    );
+    let events: Api<Event> = Api::namespaced(server.client(), "default");
+    let mut written = Vec::new();
+    for _ in 0..400 {
+        written = events.list(&ListParams::default()).await.unwrap().items;
+        if !written.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(written.len(), 1, "the event is written");
+    assert_eq!(
+        written[0].reporting_controller.as_deref(),
+        Some("example-controller")
+    );
+    assert_eq!(written[0].reporting_instance.as_deref(), Some("host-1"));
+    assert_eq!(written[0].reason.as_deref(), Some("Synced"));
+    shutdown.cancel();
+}

@@ -1,14 +1,10 @@
 //! The real kubectl, driven through a kubeconfig with its own cache directory; [`Cluster`]
-//! gives it a server over TLS on a loopback port to talk to.
+//! gives it the apiserver binary to talk to.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
-use kube_api::server::Config;
-use kube_store::{MemoryStore, Store};
-
-use super::https::HttpsServer;
+use super::binary::Apiserver;
 
 /// kubectl with a kubeconfig.
 #[derive(Debug, Clone)]
@@ -131,34 +127,38 @@ pub fn installed() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A server on a MemoryStore over TLS on a loopback port, kubectl with its admin kubeconfig,
-/// and a temporary directory for the test's files. Stops when dropped.
+/// The apiserver binary (embedded store, HTTPS, RBAC, its own certificates) in a temporary
+/// directory, and kubectl with the admin kubeconfig it writes: what a user runs. Stops
+/// (SIGTERM, by pid) when dropped.
 pub struct Cluster {
-    /// The server.
-    pub https: HttpsServer,
     /// kubectl for it.
     pub kubectl: Kubectl,
+    /// The running binary.
+    pub apiserver: Apiserver,
+    dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    /// A server with the default settings.
+    /// The binary with its default flags.
     pub async fn start() -> Self {
-        let https = HttpsServer::start(
-            Arc::new(MemoryStore::new()) as Arc<dyn Store>,
-            Config::default(),
-        )
-        .await;
-        let kubectl = Kubectl::new(&https.kubeconfig);
-        Self { https, kubectl }
+        Self::with_flags(&[])
+    }
+
+    /// The binary with `flags` added to the data directory, listen address and kubeconfig.
+    pub fn with_flags(flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (apiserver, kubeconfig) = Apiserver::in_dir(dir.path(), flags);
+        let kubectl = Kubectl::new(&kubeconfig);
+        Self {
+            kubectl,
+            apiserver,
+            dir,
+        }
     }
 
     /// The test's directory.
     pub fn dir(&self) -> &Path {
-        self.https
-            .dir
-            .as_ref()
-            .expect("a temporary directory")
-            .path()
+        self.dir.path()
     }
 
     /// Writes `yaml` to a file in the test's directory; returns its path.

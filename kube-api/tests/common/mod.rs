@@ -4,6 +4,7 @@
 //! [`on_every_store!`] generates one test per store from one async fn taking a [`TestServer`].
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod https;
 pub mod kubectl;
 
