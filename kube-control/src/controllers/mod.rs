@@ -6,6 +6,7 @@
 //! returns.
 
 pub mod common;
+pub mod deployment;
 pub mod replicaset;
 
 use futures::future::BoxFuture;
@@ -38,5 +39,5 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    vec![replicaset::controller()]
+    vec![deployment::controller(), replicaset::controller()]
 }
