@@ -7,6 +7,8 @@
 
 pub mod common;
 pub mod deployment;
+pub mod garbage_collector;
+pub mod namespace;
 pub mod replicaset;
 
 use futures::future::BoxFuture;
@@ -39,5 +41,10 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    vec![deployment::controller(), replicaset::controller()]
+    vec![
+        deployment::controller(),
+        garbage_collector::controller(),
+        namespace::controller(),
+        replicaset::controller(),
+    ]
 }

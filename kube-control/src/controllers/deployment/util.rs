@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -92,6 +92,12 @@ fn without_hash(template: &PodTemplateSpec) -> serde_json::Value {
         if meta.labels.as_ref().is_some_and(BTreeMap::is_empty) {
             meta.labels = None;
         }
+    }
+    if t.metadata
+        .as_ref()
+        .is_some_and(|m| *m == ObjectMeta::default())
+    {
+        t.metadata = None;
     }
     serde_json::to_value(t).unwrap_or_default()
 }
