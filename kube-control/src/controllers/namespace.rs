@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceStatus};
+use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube_api::client::discovery::{ApiResource, Discovery};
 use kube_api::client::dynamic::DynamicApi;
@@ -288,7 +288,7 @@ async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> R
             "SomeFinalizersRemain",
         ),
     ];
-    let mut status = ns.status.clone().unwrap_or_else(NamespaceStatus::default);
+    let mut status = ns.status.clone().unwrap_or_default();
     let mut conditions = status.conditions.clone().unwrap_or_default();
     let mut changed = false;
     for mut w in wanted {

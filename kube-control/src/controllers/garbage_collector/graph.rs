@@ -156,10 +156,10 @@ impl Graph {
         // Owners no longer named, or no longer blocked by this one.
         for old in &old_owners {
             let still = owners.iter().find(|o| o.uid == old.uid);
-            if still.is_none() {
-                if let Some(o) = self.nodes.get_mut(&old.uid) {
-                    o.dependents.remove(&uid);
-                }
+            if still.is_none()
+                && let Some(o) = self.nodes.get_mut(&old.uid)
+            {
+                o.dependents.remove(&uid);
             }
             let unblocked = old.block_owner_deletion == Some(true)
                 && still.is_none_or(|s| s.block_owner_deletion != Some(true));

@@ -65,12 +65,14 @@ pub fn controller() -> StockController {
 }
 
 type SyncFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// Removes a monitor's event handler.
+type Removal = Box<dyn FnOnce() + Send>;
 
 /// One monitored kind: how to start its informer and handler.
 struct Monitor {
     group: &'static str,
     kind: &'static str,
-    start: fn(&ControllerContext, &Arc<Gc>) -> (SyncFuture, Box<dyn FnOnce() + Send>),
+    start: fn(&ControllerContext, &Arc<Gc>) -> (SyncFuture, Removal),
 }
 
 fn monitor<K: Object + ApiObject>() -> Monitor {
