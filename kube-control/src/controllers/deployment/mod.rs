@@ -4,7 +4,7 @@
 //! Informers on Deployments, ReplicaSets and pods feed one work queue of Deployment keys. A
 //! sync claims the ReplicaSets (adopting and releasing as the selector says), then either only
 //! scales (paused, or `spec.replicas` changed: proportionally across the ReplicaSets of a
-//! rollout), or rolls ([`rollout`]: RollingUpdate within maxSurge and maxUnavailable, or
+//! rollout), or rolls (RollingUpdate within maxSurge and maxUnavailable, or
 //! Recreate), keeps `revisionHistoryLimit` old ReplicaSets, and reports status and the
 //! Available and Progressing conditions that `kubectl rollout status` reads. The new
 //! ReplicaSet is `<deployment>-<pod-template-hash>`; a rollback (the template set back to an
