@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::jiff::Timestamp;
 use kube_api::client::Client;
 use kube_api::client::api::{Api, ApiObject};
 use kube_api::client::runtime::{
     ApiEventSink, BroadcasterConfig, EventBroadcaster, EventRecorder, Informer, ListerWatcher,
-    Object, Scope, SharedInformerFactory,
+    Object, Scope, SharedClock, SharedInformerFactory, SystemClock,
 };
 
 /// What every controller of a process shares. Cloning is cheap; clones share everything.
@@ -17,6 +18,7 @@ pub struct ControllerContext {
     informers: SharedInformerFactory,
     events: Arc<EventBroadcaster>,
     identity: String,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for ControllerContext {
@@ -48,7 +50,21 @@ impl ControllerContext {
             client,
             informers,
             identity: identity.into(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same context reading wall-clock time from `clock` (the system clock by default;
+    /// tests on a paused tokio clock give a `TokioClock`).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The wall-clock time controllers stamp into conditions and compare with
+    /// (minReadySeconds, progress deadlines).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// The client.

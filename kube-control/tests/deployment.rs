@@ -172,40 +172,7 @@ async fn create_scale_roll_and_roll_back() {
 
     // A new image rolls within maxSurge 1 and maxUnavailable 1: observed by a watch, never
     // more than 4 pods nor fewer than 2 ready ones.
-    let violations = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut watch = pods.watch(&WatchParams::default()).await.unwrap();
-    let v = violations.clone();
-    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0usize);
-    let watcher = tokio::spawn(async move {
-        let mut state: BTreeMap<String, bool> = BTreeMap::new();
-        let mut events = 0;
-        while let Some(Ok(ev)) = watch.next().await {
-            match ev {
-                WatchEvent::Added(p) | WatchEvent::Modified(p) => {
-                    let ready = p
-                        .status
-                        .iter()
-                        .flat_map(|s| s.conditions.iter().flatten())
-                        .any(|c| c.type_ == "Ready" && c.status == "True");
-                    state.insert(p.metadata.name.unwrap_or_default(), ready);
-                }
-                WatchEvent::Deleted(p) => {
-                    state.remove(&p.metadata.name.unwrap_or_default());
-                }
-                _ => continue,
-            }
-            events += 1;
-            let ready = state.values().filter(|r| **r).count();
-            if events > 3 && (state.len() > 4 || ready < 2) {
-                v.lock()
-                    .unwrap()
-                    .push(format!("{} pods, {ready} ready", state.len()));
-            }
-            seen_tx.send_replace(events);
-        }
-    });
-    // The watch starts with the 3 current pods.
-    seen_rx.wait_for(|n| *n >= 3).await.unwrap();
+    let bounds = Bounds::start(&pods, 3, 4, 2).await;
     let mut d = deployments.get("web").await.unwrap();
     let old_template = d.spec.template.clone();
     d.spec.template.spec.as_mut().unwrap().containers[0].image = Some("nginx:2".into());
@@ -222,12 +189,8 @@ async fn create_scale_roll_and_roll_back() {
         annotation(&d.metadata, "deployment.kubernetes.io/revision"),
         Some("2")
     );
-    assert!(
-        violations.lock().unwrap().is_empty(),
-        "{:?}",
-        violations.lock().unwrap()
-    );
-    assert!(*seen_rx.borrow() > 6, "the watch saw the rollout");
+    bounds.check();
+    assert!(*bounds.events.borrow() > 6, "the watch saw the rollout");
     let list = rss.list(&ListParams::default()).await.unwrap().items;
     assert_eq!(list.len(), 2);
     let old = list
@@ -261,13 +224,9 @@ async fn create_scale_roll_and_roll_back() {
         annotation(&back.metadata, "deployment.kubernetes.io/revision"),
         Some("3")
     );
-    assert!(
-        violations.lock().unwrap().is_empty(),
-        "{:?}",
-        violations.lock().unwrap()
-    );
+    bounds.check();
 
-    watcher.abort();
+    bounds.task.abort();
     stop_d.cancel();
     stop_rs.cancel();
     d_task.await.unwrap();
@@ -406,6 +365,206 @@ async fn recreate_pause_and_history_limit() {
     );
 
     watcher.abort();
+    stop_d.cancel();
+    stop_rs.cancel();
+    d_task.await.unwrap();
+    rs_task.await.unwrap();
+    nodes.cancel();
+}
+
+/// Watches pods from now on; records every moment with more than `max_pods` pods or fewer
+/// than `min_ready` ready ones (after the first `initial` events, the pods already there).
+struct Bounds {
+    violations: Arc<Mutex<Vec<String>>>,
+    events: tokio::sync::watch::Receiver<usize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Bounds {
+    async fn start(pods: &Api<Pod>, initial: usize, max_pods: usize, min_ready: usize) -> Self {
+        let violations = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mut watch = pods.watch(&WatchParams::default()).await.unwrap();
+        let v = violations.clone();
+        let (tx, mut events) = tokio::sync::watch::channel(0usize);
+        let task = tokio::spawn(async move {
+            let mut state: BTreeMap<String, bool> = BTreeMap::new();
+            let mut n = 0;
+            while let Some(Ok(ev)) = watch.next().await {
+                match ev {
+                    WatchEvent::Added(p) | WatchEvent::Modified(p) => {
+                        let ready = p
+                            .status
+                            .iter()
+                            .flat_map(|s| s.conditions.iter().flatten())
+                            .any(|c| c.type_ == "Ready" && c.status == "True");
+                        state.insert(p.metadata.name.unwrap_or_default(), ready);
+                    }
+                    WatchEvent::Deleted(p) => {
+                        state.remove(&p.metadata.name.unwrap_or_default());
+                    }
+                    _ => continue,
+                }
+                n += 1;
+                let ready = state.values().filter(|r| **r).count();
+                if n > initial && (state.len() > max_pods || ready < min_ready) {
+                    v.lock()
+                        .unwrap()
+                        .push(format!("{} pods, {ready} ready", state.len()));
+                }
+                tx.send_replace(n);
+            }
+        });
+        events.wait_for(|n| *n >= initial).await.unwrap();
+        Self {
+            violations,
+            events,
+            task,
+        }
+    }
+
+    fn check(&self) {
+        let v = self.violations.lock().unwrap();
+        assert!(v.is_empty(), "bounds broken: {v:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_in_the_middle_of_a_rollout_keeps_the_bounds() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let nodes = play_nodes(client.clone(), Duration::from_secs(1));
+    let start = || {
+        (
+            start_controller(client.clone(), "deployment"),
+            start_controller(client.clone(), "replicaset"),
+        )
+    };
+    let (d_ctl, rs_ctl) = start();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&PostParams::default(), &deployment("api", 6, "app:1"))
+        .await
+        .unwrap();
+    rolled_out(&deployments, "api", 6).await;
+    let bounds = Bounds::start(&pods, 6, 7, 5).await;
+    let mut d = deployments.get("api").await.unwrap();
+    d.spec.template.spec.as_mut().unwrap().containers[0].image = Some("app:2".into());
+    deployments
+        .replace("api", &PostParams::default(), &d)
+        .await
+        .unwrap();
+    // Stop both controllers once the rollout is under way, then start new ones.
+    eventually("rollout under way", WAIT, || async {
+        let list = rss.list(&ListParams::default()).await.unwrap().items;
+        list.iter()
+            .any(|r| {
+                r.spec
+                    .template
+                    .as_ref()
+                    .unwrap()
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .containers[0]
+                    .image
+                    .as_deref()
+                    == Some("app:2")
+                    && r.status.as_ref().and_then(|s| s.available_replicas) >= Some(1)
+            })
+            .then_some(())
+    })
+    .await;
+    for (stop, task) in [d_ctl, rs_ctl] {
+        stop.cancel();
+        task.await.unwrap();
+    }
+    let (d_ctl, rs_ctl) = start();
+    rolled_out(&deployments, "api", 6).await;
+    eventually("old pods gone", WAIT, || async {
+        (pods_now(&pods).await == 6).then_some(())
+    })
+    .await;
+    bounds.check();
+    assert!(*bounds.events.borrow() > 12, "the watch saw the rollout");
+    assert_eq!(
+        rss.list(&ListParams::default()).await.unwrap().items.len(),
+        2
+    );
+    bounds.task.abort();
+    for (stop, task) in [d_ctl, rs_ctl] {
+        stop.cancel();
+        task.await.unwrap();
+    }
+    nodes.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let nodes = play_nodes(client.clone(), Duration::ZERO);
+    let (stop_d, d_task) = start_controller(client.clone(), "deployment");
+    let (stop_rs, rs_task) = start_controller(client.clone(), "replicaset");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment("stuck", 3, "app:1");
+    d.spec.progress_deadline_seconds = Some(60);
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    rolled_out(&deployments, "stuck", 3).await;
+    let bounds = Bounds::start(&pods, 3, 4, 2).await;
+    let mut d = deployments.get("stuck").await.unwrap();
+    d.spec.template.spec.as_mut().unwrap().containers[0].image =
+        Some(format!("{}:1", common::UNPULLABLE));
+    let started = tokio::time::Instant::now();
+    deployments
+        .replace("stuck", &PostParams::default(), &d)
+        .await
+        .unwrap();
+    let cond = |d: &Deployment, type_: &str| {
+        d.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_.as_deref() == Some(type_))
+            .cloned()
+    };
+    let timed_out = eventually(
+        "ProgressDeadlineExceeded",
+        Duration::from_secs(300),
+        || async {
+            let d = deployments.get("stuck").await.unwrap();
+            let c = cond(&d, "Progressing")?;
+            (c.reason.as_deref() == Some("ProgressDeadlineExceeded")).then_some(d)
+        },
+    )
+    .await;
+    // Condition times are stored to the second, so the deadline may pass up to 1 s early.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(59) && waited < Duration::from_secs(75),
+        "timed out after {waited:?}"
+    );
+    let progressing = cond(&timed_out, "Progressing").unwrap();
+    assert_eq!(progressing.status.as_deref(), Some("False"));
+    assert!(
+        progressing
+            .message
+            .as_deref()
+            .unwrap()
+            .ends_with("has timed out progressing."),
+        "{progressing:?}"
+    );
+    // Within maxUnavailable 1 the Deployment stays available.
+    let available = cond(&timed_out, "Available").unwrap();
+    assert_eq!(available.status.as_deref(), Some("True"));
+    bounds.check();
+    bounds.task.abort();
     stop_d.cancel();
     stop_rs.cancel();
     d_task.await.unwrap();

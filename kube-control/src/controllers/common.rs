@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube_api::client::api::{Api, ApiObject};
-use kube_api::client::runtime::{Clock, Object, SystemClock};
+use kube_api::client::runtime::Object;
 use kube_api::client::workqueue::RateLimitingQueue;
 use kube_api::client::{Patch, PatchParams};
 use kube_core::selector::label::LabelSelector;
@@ -120,11 +120,6 @@ impl Expectations {
     pub fn delete(&self, key: &str) {
         self.lock().remove(key);
     }
-}
-
-/// The wall clock the controllers read (status times, minReadySeconds, deadlines).
-pub fn now() -> Timestamp {
-    SystemClock.now()
 }
 
 /// The controller reference of `meta`: its owner reference with `controller: true`.

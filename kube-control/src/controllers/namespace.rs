@@ -107,7 +107,7 @@ async fn sync(
     let done = pass.discovery_error.is_none()
         && pass.delete_errors.is_empty()
         && pass.remaining.is_empty();
-    let ns = write_conditions(&api, ns, &pass).await?;
+    let ns = write_conditions(&api, ns, &pass, Time(ctx.now())).await?;
     if !done {
         queue.add_after(name.to_owned(), RECHECK);
         return Ok(());
@@ -205,6 +205,7 @@ async fn delete_content(ctx: &ControllerContext, namespace: &str) -> Pass {
 }
 
 fn condition(
+    now: Time,
     type_: &str,
     failed: Option<String>,
     ok_reason: &str,
@@ -220,13 +221,18 @@ fn condition(
         status: status.into(),
         reason: Some(reason.into()),
         message: Some(message),
-        last_transition_time: Some(Time(common::now())),
+        last_transition_time: Some(now),
     }
 }
 
 /// Sets the five deletion conditions (upstream's `namespaceConditionUpdater`), keeping the
 /// transition time of one whose status did not change.
-async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> Result<Namespace> {
+async fn write_conditions(
+    api: &Api<Namespace>,
+    ns: Namespace,
+    pass: &Pass,
+    now: Time,
+) -> Result<Namespace> {
     let list = |m: &BTreeMap<String, usize>, what: &str| {
         m.iter()
             .map(|(k, n)| format!("{k} has {n} {what}"))
@@ -235,6 +241,7 @@ async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> R
     };
     let wanted = [
         condition(
+            now.clone(),
             "NamespaceDeletionDiscoveryFailure",
             pass.discovery_error
                 .as_ref()
@@ -244,6 +251,7 @@ async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> R
             "DiscoveryFailed",
         ),
         condition(
+            now.clone(),
             "NamespaceDeletionGroupVersionParsingFailure",
             None,
             "ParsedGroupVersions",
@@ -251,6 +259,7 @@ async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> R
             "GroupVersionParsingFailed",
         ),
         condition(
+            now.clone(),
             "NamespaceDeletionContentFailure",
             (!pass.delete_errors.is_empty()).then(|| {
                 format!(
@@ -264,6 +273,7 @@ async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> R
             "ContentDeletionFailed",
         ),
         condition(
+            now.clone(),
             "NamespaceContentRemaining",
             (!pass.remaining.is_empty()).then(|| {
                 format!(
@@ -276,6 +286,7 @@ async fn write_conditions(api: &Api<Namespace>, ns: Namespace, pass: &Pass) -> R
             "SomeResourcesRemain",
         ),
         condition(
+            now.clone(),
             "NamespaceFinalizersRemaining",
             (!pass.finalizers.is_empty()).then(|| {
                 format!(

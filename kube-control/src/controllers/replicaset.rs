@@ -242,7 +242,7 @@ async fn sync(s: &Shared, key: &str) -> Result<()> {
     } else {
         Ok(())
     };
-    let now = common::now();
+    let now = s.ctx.now();
     let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
     let status = calculate_status(&rs, &pods, manage.as_ref().err(), now);
     let api: Api<ReplicaSet> = Api::namespaced(s.ctx.client().clone(), ns);

@@ -3,17 +3,34 @@
 
 #![allow(dead_code)]
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube_api::client::runtime::{Clock, HandlerFuncs, Scope, SystemClock};
+use kube_api::client::runtime::{Clock, HandlerFuncs, Scope, SharedClock, SystemClock, TokioClock};
 use kube_api::client::{Api, Client, PostParams};
 use kube_control::{CancellationToken, ControllerContext};
 
+thread_local! {
+    static CLOCK: OnceCell<SharedClock> = const { OnceCell::new() };
+}
+
+/// The test's wall clock, shared by the node player and the controllers: it moves with the
+/// (paused) tokio clock. One per test thread, so one per test.
+pub fn clock() -> SharedClock {
+    CLOCK.with(|c| {
+        c.get_or_init(|| Arc::new(TokioClock::new(SystemClock.now())))
+            .clone()
+    })
+}
+
+/// An image no node can pull: its pods stay Pending.
+pub const UNPULLABLE: &str = "unpullable";
+
 /// Marks every pod that is not yet Running and Ready so, `delay` after it appears, until the
-/// token is cancelled.
+/// token is cancelled; pods of an image starting with [`UNPULLABLE`] stay Pending.
 pub fn play_nodes(client: Client, delay: Duration) -> CancellationToken {
     let token = CancellationToken::new();
     let ctx = ControllerContext::new(client.clone());
@@ -21,7 +38,13 @@ pub fn play_nodes(client: Client, delay: Duration) -> CancellationToken {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
     let tx2 = tx.clone();
     let needs = |p: &Pod| {
-        p.metadata.deletion_timestamp.is_none()
+        let pullable = p.spec.iter().flat_map(|s| &s.containers).all(|c| {
+            !c.image
+                .as_deref()
+                .is_some_and(|i| i.starts_with(UNPULLABLE))
+        });
+        pullable
+            && p.metadata.deletion_timestamp.is_none()
             && p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running")
     };
     let key = |p: &Pod| {
@@ -45,6 +68,7 @@ pub fn play_nodes(client: Client, delay: Duration) -> CancellationToken {
     );
     ctx.informers().start();
     let stop = token.clone();
+    let clock = clock();
     tokio::spawn(async move {
         loop {
             let next = tokio::select! {
@@ -52,10 +76,10 @@ pub fn play_nodes(client: Client, delay: Duration) -> CancellationToken {
                 n = rx.recv() => n,
             };
             let Some((ns, name)) = next else { break };
-            let client = client.clone();
+            let (client, clock) = (client.clone(), clock.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                mark_running(&client, &ns, &name).await;
+                mark_running(&client, &clock, &ns, &name).await;
             });
         }
         ctx.informers().shutdown().await;
@@ -63,7 +87,7 @@ pub fn play_nodes(client: Client, delay: Duration) -> CancellationToken {
     token
 }
 
-async fn mark_running(client: &Client, ns: &str, name: &str) {
+async fn mark_running(client: &Client, clock: &SharedClock, ns: &str, name: &str) {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     for _ in 0..5 {
         let Ok(Some(mut pod)) = api.get_opt(name).await else {
@@ -72,7 +96,7 @@ async fn mark_running(client: &Client, ns: &str, name: &str) {
         if pod.metadata.deletion_timestamp.is_some() {
             return;
         }
-        let now = Time(SystemClock.now());
+        let now = Time(clock.now());
         let ready = |t: &str| PodCondition {
             type_: t.into(),
             status: "True".into(),
@@ -128,7 +152,7 @@ pub fn start_controller(
         .into_iter()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no stock controller {name}"));
-    let ctx = ControllerContext::new(client);
+    let ctx = ControllerContext::new(client).with_clock(clock());
     let token = CancellationToken::new();
     let run = (c.run)(ctx.clone(), token.clone());
     let handle = tokio::spawn(async move {

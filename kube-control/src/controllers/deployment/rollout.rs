@@ -46,7 +46,7 @@ pub(super) async fn sync(s: &Shared, key: &str) -> Result<()> {
         s,
         d: (*d).clone(),
         ns,
-        now: common::now(),
+        now: s.ctx.now(),
     };
     let selector = selector_of(&sync.d)?;
     if selector.is_empty() {
