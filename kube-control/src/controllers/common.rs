@@ -166,17 +166,21 @@ pub fn is_deleting(meta: &ObjectMeta) -> bool {
 /// Adopts and releases `candidates` for `owner` (upstream's `ControllerRefManager`):
 /// an object controlled by `owner` that still matches `selector` is kept, one that stopped
 /// matching is released (its controller reference removed); an orphan that matches is adopted
-/// unless `owner` or the orphan is being deleted. Returns what `owner` controls afterwards.
-/// Writes are JSON merge patches carrying the object's resourceVersion, so a concurrent change
-/// makes them fail with a conflict rather than overwrite it.
-pub async fn claim<O: Object, K: Object + ApiObject>(
+/// unless `owner` or the orphan is being deleted. Before the first adoption the owner is read
+/// again from the server (upstream's `RecheckDeletionTimestamp`): a cache that has not yet
+/// seen its deletion, or its replacement by a namesake, adopts nothing. Returns what `owner`
+/// controls afterwards. Writes are JSON merge patches carrying the object's resourceVersion,
+/// so a concurrent change makes them fail with a conflict rather than overwrite it.
+pub async fn claim<O: Object + ApiObject, K: Object + ApiObject>(
     api_of: impl Fn(&str) -> Api<K>,
+    owner_api: &Api<O>,
     owner: &O,
     selector: &LabelSelector,
     candidates: Vec<Arc<K>>,
 ) -> Result<Vec<Arc<K>>> {
     let owner_uid = owner.metadata().uid.clone().unwrap_or_default();
     let owner_deleting = is_deleting(owner.metadata());
+    let mut can_adopt: Option<bool> = None;
     let mut claimed = Vec::new();
     let mut errors = Vec::new();
     for obj in candidates {
@@ -206,6 +210,17 @@ pub async fn claim<O: Object, K: Object + ApiObject>(
             }
             None => {
                 if !matches || owner_deleting || is_deleting(meta) {
+                    continue;
+                }
+                if can_adopt.is_none() {
+                    let name = owner.metadata().name.as_deref().unwrap_or_default();
+                    let fresh = owner_api.get_opt(name).await?;
+                    can_adopt = Some(fresh.is_some_and(|f| {
+                        f.metadata().uid.as_deref() == Some(owner_uid.as_str())
+                            && !is_deleting(f.metadata())
+                    }));
+                }
+                if can_adopt == Some(false) {
                     continue;
                 }
                 let mut refs: Vec<OwnerReference> =

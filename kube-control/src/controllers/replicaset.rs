@@ -17,7 +17,7 @@ use futures::FutureExt;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube_api::client::runtime::{HandlerFuncs, Scope, Store};
 use kube_api::client::workqueue::RateLimitingQueue;
 use kube_api::client::{Api, DeleteParams, PostParams};
@@ -55,11 +55,7 @@ struct Shared {
 
 impl Shared {
     /// The ReplicaSet a controller reference names, if cached with that uid.
-    fn resolve(
-        &self,
-        namespace: &str,
-        meta_ref: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
-    ) -> Option<Arc<ReplicaSet>> {
+    fn resolve(&self, namespace: &str, meta_ref: &OwnerReference) -> Option<Arc<ReplicaSet>> {
         if meta_ref.kind != "ReplicaSet" {
             return None;
         }
@@ -232,6 +228,7 @@ async fn sync(s: &Shared, key: &str) -> Result<()> {
     let client = s.ctx.client().clone();
     let pods = claim(
         |ns| Api::<Pod>::namespaced(client.clone(), ns),
+        &Api::<ReplicaSet>::namespaced(client.clone(), ns),
         rs.as_ref(),
         &selector,
         candidates,

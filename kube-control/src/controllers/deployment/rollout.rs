@@ -62,6 +62,7 @@ pub(super) async fn sync(s: &Shared, key: &str) -> Result<()> {
     let client = s.ctx.client().clone();
     let owned = claim(
         |ns| Api::<ReplicaSet>::namespaced(client.clone(), ns),
+        &Api::<Deployment>::namespaced(client.clone(), &sync.ns),
         &sync.d,
         &selector,
         candidates,
