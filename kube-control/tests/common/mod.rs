@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod workloads;
+
 use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::Duration;
