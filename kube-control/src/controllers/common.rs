@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube_api::client::api::{Api, ApiObject};
-use kube_api::client::runtime::Object;
+use kube_api::client::runtime::store::IndexFunc;
+use kube_api::client::runtime::{Object, Store};
 use kube_api::client::workqueue::RateLimitingQueue;
 use kube_api::client::{Patch, PatchParams};
 use kube_core::selector::label::LabelSelector;
@@ -140,6 +141,40 @@ pub fn controller_ref<K: Object>(owner: &K) -> OwnerReference {
         uid: meta.uid.clone().unwrap_or_default(),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// The controller index: objects under their controller's uid, orphans under
+/// `orphan:<namespace>` (upstream's `controllerUIDIndex` with its orphan key).
+pub const CONTROLLER_INDEX: &str = "controller-uid";
+
+/// Adds the [`CONTROLLER_INDEX`] to a (shared) cache unless another controller did.
+pub fn add_controller_index<K: Object>(store: &Store<K>) {
+    let f: IndexFunc<K> = Arc::new(|o: &K| {
+        let meta = o.metadata();
+        vec![match controller_of(meta) {
+            Some(r) => r.uid.clone(),
+            None => format!("orphan:{}", meta.namespace.as_deref().unwrap_or_default()),
+        }]
+    });
+    let _ = store.add_indexer(CONTROLLER_INDEX, f);
+}
+
+/// What a controller with `uid` in `namespace` may claim: the objects it controls and the
+/// orphans of the namespace (every object of the namespace if the index is missing).
+pub fn controlled_or_orphans<K: Object>(
+    store: &Store<K>,
+    namespace: &str,
+    uid: &str,
+) -> Vec<Arc<K>> {
+    let owned = store.by_index(CONTROLLER_INDEX, uid);
+    let orphans = store.by_index(CONTROLLER_INDEX, &format!("orphan:{namespace}"));
+    match (owned, orphans) {
+        (Ok(mut owned), Ok(orphans)) => {
+            owned.extend(orphans);
+            owned
+        }
+        _ => store.list_namespace(namespace),
     }
 }
 

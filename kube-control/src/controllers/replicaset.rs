@@ -160,6 +160,7 @@ fn selector_of(rs: &ReplicaSet) -> Result<LabelSelector> {
 pub async fn run(ctx: ControllerContext, shutdown: CancellationToken) {
     let rs_informer = ctx.informer::<ReplicaSet>(Scope::all());
     let pod_informer = ctx.informer::<Pod>(Scope::all());
+    common::add_controller_index(pod_informer.store());
     let shared = Arc::new(Shared {
         rs: rs_informer.store().clone(),
         pods: pod_informer.store().clone(),
@@ -219,9 +220,8 @@ async fn sync(s: &Shared, key: &str) -> Result<()> {
     let (ns, name) = split_key(key);
     let selector = selector_of(&rs)?;
     let needs_sync = s.expectations.satisfied(key) && !common::is_deleting(&rs.metadata);
-    let candidates: Vec<Arc<Pod>> = s
-        .pods
-        .list_namespace(ns)
+    let uid = rs.metadata.uid.as_deref().unwrap_or_default();
+    let candidates: Vec<Arc<Pod>> = common::controlled_or_orphans(&s.pods, ns, uid)
         .into_iter()
         .filter(|p| is_pod_active(p))
         .collect();
@@ -376,9 +376,8 @@ fn related_pods(s: &Shared, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
         })
         .filter_map(|o| o.metadata.uid.clone())
         .collect();
-    s.pods
-        .list_namespace(ns)
-        .into_iter()
+    uids.iter()
+        .flat_map(|uid| common::controlled_or_orphans(&s.pods, ns, uid))
         .filter(|p| is_pod_active(p))
         .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
         .collect()

@@ -120,6 +120,7 @@ pub async fn run(ctx: ControllerContext, shutdown: CancellationToken) {
     let d_informer = ctx.informer::<Deployment>(Scope::all());
     let rs_informer = ctx.informer::<ReplicaSet>(Scope::all());
     let pod_informer = ctx.informer::<Pod>(Scope::all());
+    common::add_controller_index(rs_informer.store());
     let shared = Arc::new(Shared {
         ctx: ctx.clone(),
         deployments: d_informer.store().clone(),

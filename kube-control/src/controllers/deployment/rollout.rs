@@ -58,7 +58,8 @@ pub(super) async fn sync(s: &Shared, key: &str) -> Result<()> {
         }
         return Ok(());
     }
-    let candidates: Vec<Arc<ReplicaSet>> = s.rs.list_namespace(&sync.ns);
+    let uid = sync.d.metadata.uid.clone().unwrap_or_default();
+    let candidates: Vec<Arc<ReplicaSet>> = common::controlled_or_orphans(&s.rs, &sync.ns, &uid);
     let client = s.ctx.client().clone();
     let owned = claim(
         |ns| Api::<ReplicaSet>::namespaced(client.clone(), ns),
