@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::events::v1::Event;
 use kube_api::client::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube_api::testing::TestServer;
 
@@ -135,6 +136,22 @@ async fn two_managers_one_leader_and_a_takeover() {
     })
     .await;
     assert!(holder(&leases).await.unwrap().starts_with("a_"));
+    // The leader's events are written.
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    eventually(
+        "a SuccessfulCreate event",
+        Duration::from_secs(30),
+        || async {
+            let list = events.list(&ListParams::default()).await.unwrap().items;
+            list.iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("SuccessfulCreate")
+                        && e.reporting_controller.as_deref() == Some("replicaset-controller")
+                })
+                .then_some(())
+        },
+    )
+    .await;
 
     // The leader stops; the other takes over within the lease duration and scales.
     assert!(a.terminate().success(), "a SIGTERM is a clean exit");

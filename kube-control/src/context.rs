@@ -105,6 +105,13 @@ impl ControllerContext {
         })
     }
 
+    /// The event broadcaster behind [`recorder`](Self::recorder): someone must
+    /// [`run`](EventBroadcaster::run) it (once) for recorded events to be written;
+    /// [`run_controllers`](crate::manager::run_controllers) does.
+    pub fn events(&self) -> &EventBroadcaster {
+        &self.events
+    }
+
     /// An event recorder reporting as `controller` (for example `replicaset-controller`).
     pub fn recorder(&self, controller: &str) -> EventRecorder {
         self.events.new_recorder(controller, self.identity.clone())

@@ -62,13 +62,20 @@ pub fn select(spec: &str) -> Result<Vec<StockController>> {
         .collect())
 }
 
-/// Runs `controllers` on one shared context until `shutdown`, then waits for each to finish
-/// its in-flight work and stops the informers.
+/// Runs `controllers` on one shared context until `shutdown`, with the context's event
+/// broadcaster, then waits for each to finish its in-flight work and stops the informers.
+///
+/// # Panics
+/// If the context's event broadcaster already runs (one call per context).
 pub async fn run_controllers(
     ctx: ControllerContext,
     controllers: &[StockController],
     shutdown: CancellationToken,
 ) {
+    let events = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move { ctx.events().run(shutdown.cancelled()).await })
+    };
     let tasks: Vec<_> = controllers
         .iter()
         .map(|c| {
@@ -79,6 +86,7 @@ pub async fn run_controllers(
     for t in tasks {
         let _ = t.await;
     }
+    let _ = events.await;
     ctx.informers().shutdown().await;
 }
 
