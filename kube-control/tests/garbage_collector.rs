@@ -9,10 +9,13 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, WatchEvent};
+use kube_api::client::discovery::ApiResource;
+use kube_api::client::dynamic::DynamicApi;
 use kube_api::client::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams,
 };
 use kube_api::testing::TestServer;
+use kube_core::dynamic::DynamicObject;
 
 use common::{eventually, play_nodes, start_controller};
 
@@ -148,6 +151,118 @@ async fn background_foreground_orphan_and_cycles() {
         .unwrap();
     gone(&cms, "cy-x").await;
     gone(&cms, "cy-y").await;
+
+    stop.cancel();
+    task.await.unwrap();
+}
+
+fn widget_crd() -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        },
+    })
+}
+
+fn owned_by(meta: &ObjectMeta, api_version: &str, kind: &str) -> serde_json::Value {
+    serde_json::json!([{
+        "apiVersion": api_version, "kind": kind, "name": meta.name, "uid": meta.uid,
+        "blockOwnerDeletion": true,
+    }])
+}
+
+#[tokio::test(start_paused = true)]
+async fn custom_resources_are_collected_both_ways() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    // Started before the CRD exists: its resource is found by a later discovery.
+    let (stop, task) = start_controller(client.clone(), "garbage-collector");
+    let crds: Api<DynamicObject> = Api::with_request(
+        client.clone(),
+        kube_api::client::Request::for_resource(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            None,
+        ),
+        None,
+    );
+    let crd: DynamicObject = serde_json::from_value(widget_crd()).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let widget = ApiResource {
+        group: "example.com".into(),
+        version: "v1".into(),
+        api_version: "example.com/v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+        singular: "widget".into(),
+        short_names: Vec::new(),
+        namespaced: true,
+        verbs: Vec::new(),
+        subresources: Vec::new(),
+        preferred: true,
+    };
+    let widgets = DynamicApi::namespaced(client.clone(), &widget, "default");
+    eventually("widgets served", WAIT, || async {
+        widgets.list(&ListParams::default()).await.ok().map(|_| ())
+    })
+    .await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let new_widget = |name: &str, owners: serde_json::Value| {
+        let mut v = serde_json::json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": name}, "spec": {}});
+        if !owners.is_null() {
+            v["metadata"]["ownerReferences"] = owners;
+        }
+        serde_json::from_value::<DynamicObject>(v).unwrap()
+    };
+
+    // A config map owned by a widget goes with it.
+    let w1 = widgets
+        .create(
+            &PostParams::default(),
+            &new_widget("w1", serde_json::Value::Null),
+        )
+        .await
+        .unwrap();
+    let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "of-w1", "ownerReferences": owned_by(&w1.metadata, "example.com/v1", "Widget")}
+    }))
+    .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    // A widget owned by a config map goes with it.
+    cm = config_map(&cms, "widget-owner", &[]).await;
+    widgets
+        .create(
+            &PostParams::default(),
+            &new_widget("w2", owned_by(&cm.metadata, "v1", "ConfigMap")),
+        )
+        .await
+        .unwrap();
+    // Let a discovery pass pick the widgets up.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+
+    widgets
+        .delete("w1", &DeleteParams::background())
+        .await
+        .unwrap();
+    gone(&cms, "of-w1").await;
+    cms.delete("widget-owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually("w2 collected", WAIT, || async {
+        widgets.get_opt("w2").await.unwrap().is_none().then_some(())
+    })
+    .await;
 
     stop.cancel();
     task.await.unwrap();

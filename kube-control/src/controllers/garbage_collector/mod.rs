@@ -11,11 +11,14 @@
 //! the cache alone, as upstream. A dependency cycle in foreground deletion is broken by
 //! turning the dependents' blockOwnerDeletion off, as upstream.
 //!
-//! Differs from upstream: custom resources are not monitored (their dependents are not
-//! collected); an owner of a kind no monitor watches (a custom resource) is looked up live
-//! every 30 s while dependents name it, so background deletion of such an owner still
-//! cascades.
+//! Built-in kinds that other controllers watch too are monitored through the shared typed
+//! informers; every other resource discovery finds deletable, listable and watchable (custom
+//! resources included; events excluded, as upstream) through a [`dynamic`] monitor of its
+//! own. Discovery is read again every 30 s, so resources of CRDs established later are
+//! monitored from then on (upstream's `resyncMonitors`). An owner of a kind no monitor watches
+//! is looked up live every 30 s while dependents name it.
 
+pub mod dynamic;
 pub mod graph;
 
 use std::collections::BTreeSet;
@@ -122,7 +125,7 @@ struct Gc {
     ctx: ControllerContext,
     graph: Mutex<Graph>,
     discovery: RwLock<Discovery>,
-    monitored: BTreeSet<(String, String)>,
+    monitored: Mutex<BTreeSet<(String, String)>>,
     attempt_to_delete: RateLimitingQueue<String>,
     attempt_to_orphan: RateLimitingQueue<String>,
 }
@@ -146,7 +149,11 @@ impl Gc {
     }
 
     fn upsert<K: Object>(&self, meta: &ObjectMeta) {
-        let work = self.graph().upsert(K::API_VERSION, K::KIND, meta);
+        self.upsert_as(K::API_VERSION, K::KIND, meta);
+    }
+
+    fn upsert_as(&self, api_version: &str, kind: &str, meta: &ObjectMeta) {
+        let work = self.graph().upsert(api_version, kind, meta);
         self.schedule(work);
     }
 
@@ -310,7 +317,12 @@ impl Gc {
                 group_of(&identity.api_version).to_owned(),
                 identity.kind.clone(),
             );
-            if !self.monitored.contains(&kind) {
+            let monitored = self
+                .monitored
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&kind);
+            if !monitored {
                 self.attempt_to_delete
                     .add_after(identity.uid.clone(), UNMONITORED_RECHECK);
             }
@@ -469,10 +481,12 @@ pub async fn run(ctx: ControllerContext, shutdown: CancellationToken) {
         ctx: ctx.clone(),
         graph: Mutex::new(Graph::default()),
         discovery: RwLock::new(discovery),
-        monitored: served
-            .iter()
-            .map(|m| (m.group.to_owned(), m.kind.to_owned()))
-            .collect(),
+        monitored: Mutex::new(
+            served
+                .iter()
+                .map(|m| (m.group.to_owned(), m.kind.to_owned()))
+                .collect(),
+        ),
         attempt_to_delete: RateLimitingQueue::named(
             "garbage_collector_attempt_to_delete",
             default_controller_rate_limiter(),
@@ -489,6 +503,13 @@ pub async fn run(ctx: ControllerContext, shutdown: CancellationToken) {
         synced.push(s);
         removals.push(r);
     }
+    let initial = gc
+        .discovery
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    synced.extend(dynamic::start_new(&gc, &initial, &shutdown));
+    tokio::spawn(dynamic::resync_monitors(gc.clone(), shutdown.clone()));
     ctx.informers().start();
     if common::wait_for_sync(&shutdown, futures::future::join_all(synced).map(|_| ())).await {
         let (d, o) = (gc.clone(), gc.clone());
