@@ -3,7 +3,8 @@
 //! Each controller is a module exposing `pub fn controller() -> StockController`, listed in
 //! [`stock`]. Its `run` asks the [`ControllerContext`] for its informers, waits for them to
 //! sync, works its queue until the token is cancelled, then lets in-flight work finish and
-//! returns.
+//! returns. [`common`] holds what they share: expectations, controller references and their
+//! claiming, pods from templates, the worker loop.
 
 pub mod common;
 pub mod deployment;
