@@ -2,7 +2,11 @@
 //! etcd), on HTTPS with client-certificate and token authentication.
 //!
 //! `apiserver --data-dir DIR --listen ADDR:PORT --write-kubeconfig PATH
-//!  [--store embedded|memory|etcd --etcd-endpoints URLS] [secure-serving flags]`
+//!  [--store embedded|memory|etcd --etcd-endpoints URLS] [--authorization-mode MODES]
+//!  [secure-serving flags]`
+//!
+//! `--authorization-mode` (default `Node,RBAC`) names the authorizers in order; with RBAC the
+//! default roles and bindings are created at start.
 //!
 //! On first start it creates its certificates in `DATA_DIR/pki` (reused after); the kubeconfig
 //! it writes holds the CA and the admin client certificate.
@@ -21,6 +25,7 @@ struct Args {
     store: String,
     etcd_endpoints: Vec<String>,
     secure: SecureServing,
+    authorization: String,
 }
 
 #[tokio::main]
@@ -42,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     let secured = args.secure.build(&config)?;
     config.authentication = secured.authentication.clone();
+    config.authorization = examples::authorization_mode(&args.authorization)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
     let url = examples::https_url(address);
@@ -66,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         kubeconfig: None,
         store: "embedded".to_owned(),
         etcd_endpoints: Vec::new(),
+        authorization: examples::DEFAULT_AUTHORIZATION_MODE.to_owned(),
     };
     let mut pki_dir_set = false;
     let mut it = std::env::args().skip(1);
@@ -88,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
                 pki_dir_set = true;
             }
             "--listen" => args.listen = value()?,
+            "--authorization-mode" => args.authorization = value()?,
             "--write-kubeconfig" => args.kubeconfig = Some(value()?.into()),
             "--store" => args.store = value()?,
             "--etcd-endpoints" => {
@@ -97,7 +105,7 @@ fn parse_args() -> Result<Args, String> {
                 println!(
                     "usage: apiserver [--data-dir DIR] [--cert-dir DIR] [--listen ADDR:PORT] \
                      [--write-kubeconfig PATH] [--store embedded|memory|etcd] \
-                     [--etcd-endpoints URLS] {}",
+                     [--etcd-endpoints URLS] [--authorization-mode MODES] {}",
                     examples::SECURE_SERVING_USAGE
                 );
                 std::process::exit(0);

@@ -5,7 +5,8 @@
 //! kubeconfig to `DATA_DIR/admin.kubeconfig`; the controllers, scheduler, kubelet and
 //! kube-proxy join it as their issues land. Ctrl-C or SIGTERM stops it.
 //!
-//! `cluster [--data-dir DIR] [--listen ADDR:PORT] [secure-serving flags]`
+//! `cluster [--data-dir DIR] [--listen ADDR:PORT] [--authorization-mode MODES]
+//!  [secure-serving flags]` (authorization default `Node,RBAC`)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ struct Args {
     data_dir: PathBuf,
     listen: String,
     secure: SecureServing,
+    authorization: String,
 }
 
 #[tokio::main]
@@ -33,6 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     let secured = args.secure.build(&config)?;
     config.authentication = secured.authentication.clone();
+    config.authorization = examples::authorization_mode(&args.authorization)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
     let url = examples::https_url(address);
@@ -55,13 +58,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `--data-dir DIR` (default `.data`), `--listen ADDR:PORT` (default `127.0.0.1:6443`), and
-/// the secure-serving flags.
+/// `--data-dir DIR` (default `.data`), `--listen ADDR:PORT` (default `127.0.0.1:6443`),
+/// `--authorization-mode` (default `Node,RBAC`), and the secure-serving flags.
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         data_dir: PathBuf::from(".data"),
         listen: "127.0.0.1:6443".to_owned(),
         secure: SecureServing::new(""),
+        authorization: examples::DEFAULT_AUTHORIZATION_MODE.to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -79,9 +83,11 @@ fn parse_args() -> Result<Args, String> {
         match flag {
             "--data-dir" => args.data_dir = value()?.into(),
             "--listen" => args.listen = value()?,
+            "--authorization-mode" => args.authorization = value()?,
             "-h" | "--help" => {
                 println!(
-                    "usage: cluster [--data-dir DIR] [--listen ADDR:PORT] {}",
+                    "usage: cluster [--data-dir DIR] [--listen ADDR:PORT] \
+                     [--authorization-mode MODES] {}",
                     examples::SECURE_SERVING_USAGE
                 );
                 std::process::exit(0);

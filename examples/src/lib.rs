@@ -1,6 +1,9 @@
 //! What every example binary shares: logging set-up and the shutdown signal.
 //!
-//! The binaries stay thin: parse flags, pick the concrete parts, call the libraries.
+//! The binaries stay thin: parse flags, pick the concrete parts, call the libraries. What a
+//! binary needs beyond that lives in a module here ([`operator`]).
+
+pub mod operator;
 
 /// Logs to stderr with `RUST_LOG` as the filter (default `info`).
 pub fn init_tracing() {
@@ -78,6 +81,15 @@ pub fn secure_serving_flag(
 pub const SECURE_SERVING_USAGE: &str = "[--tls-san NAME]... [--tls-cert-file FILE \
      --tls-private-key-file FILE] [--client-ca-file FILE] [--token-auth-file FILE] \
      [--service-account-issuer URL] [--anonymous-auth=true|false]";
+
+/// The value of `--authorization-mode` when it is not given: upstream kubeadm's `Node,RBAC`.
+pub const DEFAULT_AUTHORIZATION_MODE: &str = "Node,RBAC";
+
+/// Parses `--authorization-mode` (`Node,RBAC`, `AlwaysAllow`, ...).
+pub fn authorization_mode(value: &str) -> Result<kube_api::server::authz::Authorization, String> {
+    kube_api::server::authz::Authorization::parse(value)
+        .map_err(|e| format!("--authorization-mode={value}: {e}"))
+}
 
 /// The URL clients reach a server listening on `address` at: a wildcard address becomes
 /// loopback.

@@ -1,129 +1,17 @@
 //! The apiserver binary end to end: HTTPS by default with certificates it generates, 401 for
 //! requests without credentials outside the health checks and `/version`, kubectl through the
-//! kubeconfig it writes (certificate verification on), static tokens, and certificates,
-//! kubeconfig and data that survive a restart.
+//! kubeconfig it writes (certificate verification on), static tokens, RBAC on by default
+//! (403 for a user without bindings, `kubectl auth can-i`), and certificates, kubeconfig and
+//! data that survive a restart.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+mod common;
+
+use std::path::Path;
 
 use kube_api::server::test_util::{Credentials, request};
 use serde_json::{Value, json};
 
-/// Builds the example once per test run and returns its path. The features are those
-/// `cargo test` builds examples with (dev-dependencies included), so after `cargo test` built
-/// it this is a no-op, and it is never a stale binary.
-fn apiserver_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "-p", "examples", "--example", "apiserver"])
-            .args(["--features", "kube-api/test-util"]);
-        // What cargo set for this test process: build scripts that watch these variables
-        // would otherwise rebuild (and dirty the outer build's artifacts).
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy().into_owned();
-            let set_for_tests = [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_CRATE_",
-                "CARGO_BIN_",
-            ]
-            .iter()
-            .any(|p| name.starts_with(p))
-                || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"]
-                    .contains(&name.as_str());
-            if set_for_tests {
-                build.env_remove(&name);
-            }
-        }
-        let status = build.status().expect("running cargo build");
-        assert!(status.success(), "building the apiserver example failed");
-        // target/debug/deps/apiserver-HASH -> target/debug/examples/apiserver
-        let deps = std::env::current_exe().unwrap();
-        let profile = deps.parent().unwrap().parent().unwrap();
-        let binary = profile.join("examples").join("apiserver");
-        assert!(binary.exists(), "{} missing", binary.display());
-        binary
-    })
-}
-
-/// A running apiserver, stopped (SIGTERM, by its pid) when dropped.
-struct Apiserver {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Apiserver {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(apiserver_binary())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting apiserver");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("apiserver: listening on https://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Self { child, address }
-    }
-
-    fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Apiserver {
-    fn drop(&mut self) {
-        self.terminate();
-    }
-}
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(kubeconfig.with_extension("cache"))
-        .arg("--request-timeout=20s")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kubectl (run scripts/setup)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = kubectl(kubeconfig, args);
-    assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
-    out
-}
-
+use common::{Apiserver, kubectl, kubectl_ok};
 fn whoami(kubeconfig: &Path) -> Value {
     let out = kubectl_ok(kubeconfig, &["auth", "whoami", "-o", "json"]);
     serde_json::from_str::<Value>(&out).unwrap()["status"]["userInfo"].clone()
@@ -223,6 +111,27 @@ async fn apiserver_serves_https_with_authentication_across_restarts() {
     assert_eq!(
         whoami(&token_config("jane.kubeconfig", "t0ken-jane")),
         json!({"username": "jane", "uid": "uid-1", "groups": ["dev", "ops", "system:authenticated"]})
+    );
+    // Authorization is Node,RBAC by default: jane has no bindings, so she may ask what she
+    // may do, and nothing more; the admin (system:masters) may do anything.
+    let jane = token_config("jane2.kubeconfig", "t0ken-jane");
+    let (ok, _, err) = kubectl(&jane, &["get", "pods", "-n", "default"]);
+    assert!(
+        !ok && err.contains(
+            "pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        ),
+        "{err}"
+    );
+    let (ok, out, _) = kubectl(&jane, &["auth", "can-i", "list", "pods"]);
+    assert!(!ok && out.trim() == "no", "{out}");
+    let (ok, out, _) = kubectl(
+        &kubeconfig,
+        &["auth", "can-i", "list", "pods", "--as", "jane"],
+    );
+    assert!(!ok && out.trim() == "no", "{out}");
+    assert_eq!(
+        kubectl_ok(&kubeconfig, &["auth", "can-i", "list", "pods"]).trim(),
+        "yes"
     );
     let (ok, _, err) = kubectl(&token_config("wrong.kubeconfig", "wrong"), &["get", "ns"]);
     assert!(!ok && err.contains("You must be logged in"), "{err}");

@@ -76,6 +76,11 @@ impl TestServer {
             .ensure_system_namespaces()
             .await
             .map_err(Error::Bootstrap)?;
+        // With RBAC configured: the default roles, as a served server has them.
+        server
+            .ensure_default_policy()
+            .await
+            .map_err(Error::Bootstrap)?;
         Ok(Self { server })
     }
 

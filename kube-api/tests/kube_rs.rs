@@ -1,7 +1,9 @@
 //! The kube-rs client and runtime against the server on a loopback port, over TLS with the
 //! admin kubeconfig: typed CRUD and the
 //! three patch types, then kube's `watcher` and `reflector` across server-side watch timeouts,
-//! bookmarks and a compaction of the store, over seeded rounds of random changes.
+//! bookmarks and a compaction of the store, over seeded rounds of random changes; our own
+//! reflector (kube-api's informer over its HTTPS client) runs beside them through the same
+//! rounds, with paged and streaming initial lists.
 //!
 //! Server-side apply with `Patch::Apply`: create, conflict, force.
 
@@ -20,6 +22,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store as Reader};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
+use kube_api::client::runtime as ours;
 use kube_api::server::Config;
 use kube_store::{MemoryStore, Store};
 use serde_json::json;
@@ -396,6 +399,150 @@ impl Reflected {
     }
 }
 
+/// What our reflector asked of the server.
+#[derive(Debug, Clone)]
+enum Call {
+    /// A list; `first_page` unless it carried a continue token.
+    List { first_page: bool },
+    /// A watch; `initial_events` for a streaming list.
+    Watch {
+        initial_events: bool,
+        resource_version: Option<i64>,
+        timeout_seconds: Option<u32>,
+    },
+}
+
+/// The typed API as our reflector's ListerWatcher, recording each call; `bookmarks: false`
+/// plays a client that never asks for bookmarks (so its resourceVersion can fall behind a
+/// compaction).
+struct Recorded {
+    api: kube_api::client::Api<ConfigMap>,
+    bookmarks: bool,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl ours::ListerWatcher<ConfigMap> for Recorded {
+    fn list<'a>(
+        &'a self,
+        params: &'a ours::ListParams,
+    ) -> futures::future::BoxFuture<'a, kube_api::client::Result<k8s_openapi::List<ConfigMap>>>
+    {
+        self.calls.lock().unwrap().push(Call::List {
+            first_page: params.continue_token.is_none(),
+        });
+        ours::ListerWatcher::list(&self.api, params)
+    }
+
+    fn watch<'a>(
+        &'a self,
+        params: &'a ours::WatchParams,
+    ) -> futures::future::BoxFuture<'a, kube_api::client::Result<ours::WatchStream<ConfigMap>>>
+    {
+        Box::pin(async move {
+            let mut params = params.clone();
+            params.bookmarks &= self.bookmarks;
+            self.calls.lock().unwrap().push(Call::Watch {
+                initial_events: params.send_initial_events,
+                resource_version: params
+                    .resource_version
+                    .as_deref()
+                    .and_then(|rv| rv.parse().ok()),
+                timeout_seconds: params.timeout_seconds,
+            });
+            ours::ListerWatcher::watch(&self.api, &params).await
+        })
+    }
+}
+
+/// Our reflector (an informer) over ConfigMaps in `default`, through kube-api's HTTPS client
+/// configured from the same kubeconfig.
+struct Ours {
+    informer: ours::Informer<ConfigMap>,
+    calls: Arc<Mutex<Vec<Call>>>,
+    task: JoinHandle<()>,
+}
+
+impl Ours {
+    fn start(served: &Served, config: ours::ReflectorConfig, bookmarks: bool) -> Self {
+        let kc = kube_api::client::Kubeconfig::read(&served.https.kubeconfig).unwrap();
+        let client = kube_api::client::Client::try_from(
+            kube_api::client::Config::from_kubeconfig(&kc, &Default::default()).unwrap(),
+        )
+        .unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Recorded {
+            api: kube_api::client::Api::namespaced(client, "default"),
+            bookmarks,
+            calls: Arc::clone(&calls),
+        };
+        let informer = ours::Informer::new(Arc::new(recorded), config);
+        let running = informer.clone();
+        let task = tokio::spawn(async move {
+            let _ = running.run(std::future::pending()).await;
+        });
+        Self {
+            informer,
+            calls,
+            task,
+        }
+    }
+
+    /// How many initial lists (paged or streaming) it has begun.
+    fn inits(&self) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    Call::List { first_page: true }
+                        | Call::Watch {
+                            initial_events: true,
+                            ..
+                        }
+                )
+            })
+            .count()
+    }
+
+    /// The resourceVersions its watches (not streaming lists) resumed from.
+    fn resumed_from(&self) -> Vec<i64> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|c| match c {
+                Call::Watch {
+                    initial_events: false,
+                    resource_version,
+                    timeout_seconds,
+                } => {
+                    assert!(
+                        timeout_seconds.is_some_and(|t| (1..=2).contains(&t)),
+                        "{c:?}"
+                    );
+                    Some(resource_version.expect("a watch resumes from a resourceVersion"))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The cache, as (name, resourceVersion) pairs in name order.
+    fn state(&self) -> Vec<(String, String)> {
+        let mut state: Vec<(String, String)> = self
+            .informer
+            .store()
+            .list()
+            .iter()
+            .map(|cm| (cm.name_any(), cm.resource_version().unwrap_or_default()))
+            .collect();
+        state.sort();
+        state
+    }
+}
+
 /// The server's ConfigMaps in `default` matching `labels`, as (name, resourceVersion) pairs.
 async fn server_state(api: &Api<ConfigMap>, labels: &str) -> Vec<(String, String)> {
     let listed = api
@@ -497,6 +644,27 @@ async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) 
             .labels("watched=true")
             .disable_bookmarks(),
     );
+    // Ours: the same two, `ours_all` with a streaming initial list, `ours_watched` with lists
+    // of two items a page.
+    let short_watches =
+        |initial_list, page_size, label_selector: Option<&str>| ours::ReflectorConfig {
+            label_selector: label_selector.map(str::to_owned),
+            page_size,
+            initial_list,
+            min_watch_timeout: Duration::from_secs(1),
+            backoff: ours::Backoff::reflector_default(ours::Rng::seeded(7)),
+            ..ours::ReflectorConfig::default()
+        };
+    let ours_all = Ours::start(
+        &served,
+        short_watches(ours::InitialList::Streaming, None, None),
+        true,
+    );
+    let ours_watched = Ours::start(
+        &served,
+        short_watches(ours::InitialList::Paged, Some(2), Some("watched=true")),
+        false,
+    );
 
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
     for round in 0..8 {
@@ -505,7 +673,12 @@ async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) 
         let expected_watched = server_state(&api, "watched=true").await;
         eventually(
             &format!("round {round}: the reflectors catch up"),
-            async || all.state() == expected_all && watched.state() == expected_watched,
+            async || {
+                all.state() == expected_all
+                    && watched.state() == expected_watched
+                    && ours_all.state() == expected_all
+                    && ours_watched.state() == expected_watched
+            },
         )
         .await;
 
@@ -518,6 +691,11 @@ async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) 
             )
             .await;
             assert_eq!((all.inits(), watched.inits()), (1, 1));
+            eventually("our watches to be resumed", async || {
+                ours_all.resumed_from().len() >= 2 && ours_watched.resumed_from().len() >= 2
+            })
+            .await;
+            assert_eq!((ours_all.inits(), ours_watched.inits()), (1, 1));
             for request in all.requests(is_watch) {
                 assert!(request.contains("allowWatchBookmarks=true"), "{request}");
                 assert!(request.contains("timeoutSeconds=1"), "{request}");
@@ -556,6 +734,14 @@ async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) 
                     .all(|uri| resource_version_of(uri).is_some_and(|rv| rv < unseen_rv)),
                 "the watcher without bookmarks never moved past its own events"
             );
+            eventually("our watch resumed from a bookmark", async || {
+                ours_all.resumed_from().iter().any(|rv| *rv >= unseen_rv)
+            })
+            .await;
+            assert!(
+                ours_watched.resumed_from().iter().all(|rv| *rv < unseen_rv),
+                "our reflector without bookmarks never moved past its own events"
+            );
 
             // (c) Compacting past `watched`'s resourceVersion: its next watch gets 410 Gone,
             // and it lists again.
@@ -568,6 +754,10 @@ async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) 
                 .await;
                 let lists: Vec<String> = watched.requests(|uri| !is_watch(uri));
                 assert!(lists.len() >= 2, "{lists:?}");
+                eventually("our relist after the compaction", async || {
+                    ours_watched.inits() >= 2
+                })
+                .await;
             }
         }
     }
@@ -577,11 +767,16 @@ async fn reflectors_follow_timeouts_bookmarks_and_compaction(watch_cache: bool) 
     let expected_watched = server_state(&api, "watched=true").await;
     assert!(!expected_all.is_empty());
     eventually("the final state", async || {
-        all.state() == expected_all && watched.state() == expected_watched
+        all.state() == expected_all
+            && watched.state() == expected_watched
+            && ours_all.state() == expected_all
+            && ours_watched.state() == expected_watched
     })
     .await;
 
     all.task.abort();
     watched.task.abort();
+    ours_all.task.abort();
+    ours_watched.task.abort();
     served.stop().await;
 }

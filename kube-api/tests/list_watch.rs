@@ -154,6 +154,16 @@ async fn resource_version_rules(s: TestServer) {
         .get("/api/v1/namespaces/default/configmaps?resourceVersion=0")
         .await;
     assert_eq!(names(&any), ["a", "b"]);
+    // "0" with a limit is any version too (a reflector's first list), not an exact read.
+    let (code, first_page) = s
+        .get("/api/v1/namespaces/default/configmaps?resourceVersion=0&limit=1")
+        .await;
+    assert_eq!(code, StatusCode::OK, "{first_page}");
+    assert_eq!(names(&first_page), ["a"]);
+    assert!(
+        first_page["metadata"]["continue"].is_string(),
+        "{first_page}"
+    );
     let (_, newer) = s
         .get(&format!("/api/v1/namespaces/default/configmaps?resourceVersion={rv_a}&resourceVersionMatch=NotOlderThan"))
         .await;

@@ -3,7 +3,8 @@
 //! Start with [`ApiServer::new`]; serve it on a socket with [`ApiServer::serve_tls`] (settings
 //! from [`secure::SecureServing`]) or in plain h2c with [`ApiServer::serve`], or call it
 //! in-process as a `tower::Service<http::Request<B>>`. Each request is authenticated first
-//! ([`authn`]). Requests are parsed into a
+//! ([`authn`]), may act as another user ([`authz::impersonation`]), and is authorized
+//! ([`authz`]) before it reaches a handler. Requests are parsed into a
 //! [`request::RequestInfo`], dispatched to the [`handler`] of their verb, and stored through
 //! the generic [`storage::Storage`].
 
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 pub mod authn;
+pub mod authz;
 pub mod clock;
 pub mod crd;
 pub mod discovery;
@@ -105,6 +107,9 @@ pub struct Config {
     /// Who sends each request. The default has no authenticators and lets every request in
     /// as anonymous (for in-process embedders and tests); the binaries configure the chain.
     pub authentication: authn::Authentication,
+    /// What each user may do. The default allows every request (for in-process embedders
+    /// and tests); the binaries use `Node,RBAC` ([`authz::Authorization::node_rbac`]).
+    pub authorization: authz::Authorization,
 }
 
 /// Upstream's default node port range.
@@ -124,6 +129,7 @@ impl Default for Config {
             node_port_range: DEFAULT_NODE_PORT_RANGE,
             limits: flowcontrol::Limits::default(),
             authentication: authn::Authentication::default(),
+            authorization: authz::Authorization::default(),
         }
     }
 }
@@ -140,6 +146,7 @@ impl std::fmt::Debug for Config {
             .field("node_port_range", &self.node_port_range)
             .field("limits", &self.limits)
             .field("authentication", &self.authentication)
+            .field("authorization", &self.authorization)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +169,8 @@ pub struct ServerState {
     /// The served resources with the established CRDs, and their discovery and OpenAPI
     /// documents.
     pub custom: Arc<crd::CustomResources>,
+    /// The authorizer chain built from [`Config::authorization`].
+    pub authorizer: authz::Chain,
 }
 
 impl ServerState {
@@ -196,10 +205,11 @@ impl ApiServer {
             config.node_port_range.clone(),
         );
         let custom = Arc::new(crd::CustomResources::new(config.registry.clone()));
-        let strategy: Arc<dyn Strategy> = Arc::new(crd::CustomResourceStrategy::new(
-            Arc::clone(&config.strategy),
-            Arc::clone(&custom),
-        ));
+        let strategy: Arc<dyn Strategy> =
+            Arc::new(authz::escalation::EscalationStrategy::new(Arc::new(
+                crd::CustomResourceStrategy::new(Arc::clone(&config.strategy), Arc::clone(&custom)),
+            )));
+        let authorizer = authz::Chain::new(&config.authorization, &store);
         let storage = Storage::new(
             store,
             source,
@@ -209,6 +219,7 @@ impl ApiServer {
         .with_allocator(allocator);
         let (shutdown, _) = watch::channel(false);
         let state = Arc::new(ServerState {
+            authorizer,
             strategy,
             custom,
             flow: flowcontrol::FlowControl::new(config.limits.clone()),
@@ -251,6 +262,19 @@ impl ApiServer {
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// With RBAC on: creates upstream's default roles and bindings that do not exist yet
+    /// ([`authz::bootstrap`]), fills in the aggregated ClusterRoles, and waits for the
+    /// authorizer's index to hold them.
+    pub async fn ensure_default_policy(&self) -> Result<(), StatusError> {
+        let Some(rbac) = self.state.authorizer.rbac() else {
+            return Ok(());
+        };
+        authz::bootstrap::ensure(&self.state).await?;
+        authz::rbac::aggregate(&self.state, rbac).await?;
+        self.state.authorizer.sync().await;
         Ok(())
     }
 
@@ -392,6 +416,9 @@ impl ApiServer {
         self.ensure_system_namespaces()
             .await
             .map_err(Error::Bootstrap)?;
+        self.ensure_default_policy()
+            .await
+            .map_err(Error::Bootstrap)?;
         let port = listener.local_addr().map_err(Error::Accept)?.port();
         self.ensure_kubernetes_service(port)
             .await
@@ -412,6 +439,15 @@ impl ApiServer {
             Ok(user) => user,
             Err(e) => return response::error(&e),
         };
+        // Impersonation comes next: everything after sees the impersonated user.
+        let user =
+            match authz::impersonation::impersonate(&self.state.authorizer, &user, &parts.headers)
+                .await
+            {
+                Ok(Some(impersonated)) => impersonated,
+                Ok(None) => user,
+                Err(e) => return response::error(&e),
+            };
         let query = parse_query(parts.uri.query());
         let Some(info) = RequestInfo::parse(&parts.method, parts.uri.path(), &query) else {
             return response::error(&StatusError::method_not_supported(
@@ -540,6 +576,19 @@ impl ApiServer {
         method: Method,
         body: Bytes,
     ) -> Response<ResponseBody> {
+        // Authorization before anything is resolved, as upstream's filter: a user who may not
+        // ask learns nothing, not even whether a resource exists.
+        if !self.state.authorizer.allows_everything() {
+            let attributes = authz::Attributes::of_request(
+                &user,
+                &info,
+                &method,
+                query.get("fieldSelector").map(String::as_str),
+            );
+            if let Err(e) = self.state.authorizer.check(&attributes).await {
+                return response::error(&e);
+            }
+        }
         if !info.is_resource_request {
             return self.non_resource(&info, &method, &headers);
         }
@@ -599,7 +648,14 @@ impl ApiServer {
         let token_review = info.group == "authentication.k8s.io"
             && info.resource == "tokenreviews"
             && info.verb == Verb::Create;
-        if !resource.stored && !legacy_binding && !self_subject_review && !token_review {
+        let access_review = handler::accessreview::is_review(&info.group, &info.resource)
+            && info.verb == Verb::Create;
+        if !resource.stored
+            && !legacy_binding
+            && !self_subject_review
+            && !token_review
+            && !access_review
+        {
             return response::error(&StatusError::method_not_supported(
                 &resource.group,
                 &resource.plural,
@@ -622,10 +678,120 @@ impl ApiServer {
             _ if legacy_binding => handler::binding::bind(&ctx).await,
             _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
             _ if token_review => handler::tokenreview::create(&ctx).await,
-            _ => self.dispatch(&ctx).await,
+            _ if access_review => handler::accessreview::create(&ctx).await,
+            _ => match self.escalation_caller(&ctx).await {
+                Ok(Some(caller)) => authz::escalation::scope(caller, self.dispatch(&ctx)).await,
+                Ok(None) => self.dispatch(&ctx).await,
+                Err(e) => Err(e),
+            },
         };
         crd::controller::after_write(&ctx, &result).await;
+        self.after_rbac_write(&ctx, &result).await;
         result.unwrap_or_else(|e| response::error(&e))
+    }
+
+    /// The writer of an RBAC object whose write the escalation check must judge, with the
+    /// `escalate` / `bind` decisions taken for it; `None` when nothing is checked.
+    async fn escalation_caller(
+        &self,
+        ctx: &Ctx,
+    ) -> Result<Option<authz::escalation::Caller>, StatusError> {
+        let chain = &self.state.authorizer;
+        let Some(rbac) = chain.rbac() else {
+            return Ok(None);
+        };
+        let r = &ctx.request;
+        let writes = matches!(r.verb, Verb::Create | Verb::Update | Verb::Patch);
+        if !writes
+            || !authz::escalation::is_rbac(&ctx.resource)
+            || ctx
+                .user
+                .groups
+                .iter()
+                .any(|g| g == authn::SYSTEM_MASTERS_GROUP)
+        {
+            return Ok(None);
+        }
+        let group = authz::rbac::GROUP;
+        let mut caller = authz::escalation::Caller {
+            user: ctx.user.clone(),
+            rbac: Arc::clone(rbac),
+            may_escalate: false,
+            may_bind: None,
+        };
+        match ctx.resource.plural.as_str() {
+            "roles" | "clusterroles" => {
+                let a = authz::Attributes::resource(
+                    &ctx.user,
+                    "escalate",
+                    group,
+                    &ctx.resource.plural,
+                    &r.namespace,
+                    &r.name,
+                );
+                caller.may_escalate = chain.authorize(&a).await.is_allowed();
+            }
+            _ => {
+                let role_ref = match r.verb {
+                    Verb::Patch => match ctx
+                        .storage()
+                        .get(&ctx.resource, &r.namespace, &r.name)
+                        .await
+                    {
+                        Ok(existing) => Some(authz::escalation::role_ref_of(&existing)),
+                        Err(_) => None,
+                    },
+                    _ => ctx
+                        .json_body()
+                        .ok()
+                        .map(|b| authz::escalation::role_ref_of(&b)),
+                };
+                if let Some(role_ref) = role_ref {
+                    let resource = if role_ref.kind == "Role" {
+                        "roles"
+                    } else {
+                        "clusterroles"
+                    };
+                    let a = authz::Attributes::resource(
+                        &ctx.user,
+                        "bind",
+                        group,
+                        resource,
+                        &r.namespace,
+                        &role_ref.name,
+                    );
+                    if chain.authorize(&a).await.is_allowed() {
+                        caller.may_bind = Some(role_ref);
+                    }
+                }
+            }
+        }
+        Ok(Some(caller))
+    }
+
+    /// After a write of an RBAC object through this server: fills in aggregated ClusterRoles
+    /// and waits until the authorizer's index holds the write, so the caller's next request
+    /// is judged by it.
+    async fn after_rbac_write(&self, ctx: &Ctx, result: &handler::HandlerResult) {
+        let Some(rbac) = self.state.authorizer.rbac() else {
+            return;
+        };
+        let wrote = matches!(
+            ctx.request.verb,
+            Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection
+        );
+        if !wrote
+            || !authz::escalation::is_rbac(&ctx.resource)
+            || !result.as_ref().is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        if ctx.resource.plural == "clusterroles"
+            && let Err(e) = authz::rbac::aggregate(&self.state, rbac).await
+        {
+            tracing::warn!(error = %e, "aggregating ClusterRoles failed");
+        }
+        self.state.authorizer.sync().await;
     }
 
     /// Runs the handler of the request's verb.

@@ -75,6 +75,20 @@ pub async fn request(
     credentials: &Credentials,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
+    request_with_headers(address, ca_pem, method, path, credentials, &[], body).await
+}
+
+/// [`request`] with further headers (`Impersonate-User`, a patch `Content-Type`, ...); a
+/// `Content-Type` given here replaces the default `application/json`.
+pub async fn request_with_headers(
+    address: SocketAddr,
+    ca_pem: &str,
+    method: &str,
+    path: &str,
+    credentials: &Credentials,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca_pem, credentials)));
     let tcp = tokio::net::TcpStream::connect(address).await?;
     let name = ServerName::IpAddress(address.ip().into());
@@ -85,12 +99,17 @@ pub async fn request(
     if let Some(token) = &credentials.token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
+    let mut typed = false;
+    for (name, value) in headers {
+        typed |= name.eq_ignore_ascii_case("content-type");
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     let body = body.unwrap_or_default();
     if !body.is_empty() {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        if !typed {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
     tls.write_all(head.as_bytes()).await?;

@@ -123,13 +123,7 @@ impl Expectations {
     }
 }
 
-/// The controller reference of `meta`: its owner reference with `controller: true`.
-pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
-}
+pub use crate::owner::controller_of;
 
 /// A controller reference to `owner` (kind `K`), blocking its foreground deletion.
 pub fn controller_ref<K: Object>(owner: &K) -> OwnerReference {

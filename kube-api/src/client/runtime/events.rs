@@ -535,9 +535,18 @@ async fn record(sink: &dyn EventSink, event: &Event) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    let mut event = event.clone();
-    event.metadata.resource_version = None;
-    sink.create(&event).await.map(|_| ())
+    let mut created = event.clone();
+    created.metadata.resource_version = None;
+    match sink.create(&created).await {
+        // The first write of the series was still in flight when the patch found nothing:
+        // it exists now, so the series is patched onto it.
+        Err(e) if e.code() == Some(409) && event.series.is_some() => {
+            let patch = serde_json::json!({"series": serde_json::to_value(&event.series)
+                .unwrap_or_default()});
+            sink.patch(event, &patch).await.map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
 }
 
 #[cfg(test)]

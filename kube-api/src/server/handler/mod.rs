@@ -17,6 +17,7 @@ use super::request::RequestInfo;
 use super::response::ResponseBody;
 use super::storage::{self, Storage};
 
+pub mod accessreview;
 pub mod binding;
 pub mod create;
 pub mod delete;

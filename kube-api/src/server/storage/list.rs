@@ -209,8 +209,9 @@ impl Storage {
         let exact = match options.resource_version_match {
             Some(RvMatch::Exact) => true,
             Some(RvMatch::NotOlderThan) => false,
-            // Legacy: a resourceVersion with a limit and no match reads exactly.
-            None => options.limit.is_some_and(|l| l > 0),
+            // Legacy: a resourceVersion other than "0" with a limit and no match reads
+            // exactly; "0" means any version (client-go's first list of a reflector).
+            None => options.limit.is_some_and(|l| l > 0) && !matches!(rv, Some(0) | None),
         };
         match rv {
             Some(0) | None => {

@@ -50,6 +50,7 @@ use self::graph::{FOREGROUND, Graph, Identity, ORPHAN, Work};
 use super::StockController;
 use super::common::{self, Error, Result, is_not_found};
 use crate::context::ControllerContext;
+use crate::owner::group_of;
 
 /// Workers on attempt-to-delete (upstream's `--concurrent-gc-syncs` default is 20).
 const DELETE_WORKERS: usize = 5;
@@ -128,10 +129,6 @@ struct Gc {
     monitored: Mutex<BTreeSet<(String, String)>>,
     attempt_to_delete: RateLimitingQueue<String>,
     attempt_to_orphan: RateLimitingQueue<String>,
-}
-
-fn group_of(api_version: &str) -> &str {
-    api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
 impl Gc {
