@@ -281,6 +281,10 @@ pub async fn create_scale_roll_and_roll_back(client: Client) {
         annotation(&back.metadata, "deployment.kubernetes.io/revision"),
         Some("3")
     );
+    assert_eq!(
+        annotation(&back.metadata, "deployment.kubernetes.io/revision-history"),
+        Some("1")
+    );
     bounds.check();
 
     bounds.task.abort();

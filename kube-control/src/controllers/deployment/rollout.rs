@@ -704,6 +704,32 @@ impl Sync<'_> {
             conditions: self.status().conditions,
             terminating_replicas: None,
         };
+        // A failure of the new ReplicaSet (a quota, a rejected pod) shows on the Deployment.
+        let failure = sets.new.as_ref().and_then(|r| {
+            r.status
+                .as_ref()?
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| {
+                    c.type_.as_deref() == Some("ReplicaFailure")
+                        && c.status.as_deref() == Some("True")
+                })
+                .cloned()
+        });
+        match failure {
+            Some(c) => util::set_condition(
+                &mut status,
+                util::new_condition(
+                    "ReplicaFailure",
+                    "True",
+                    c.reason.as_deref().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default(),
+                    self.now,
+                ),
+            ),
+            None => util::remove_condition(&mut status, "ReplicaFailure"),
+        }
         let (_, max_unavailable) = util::fenceposts(&self.d);
         let cond = if available >= util::replicas(&self.d) - max_unavailable {
             util::new_condition(

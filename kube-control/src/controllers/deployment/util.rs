@@ -19,11 +19,16 @@ pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 /// The Deployment's replicas plus maxSurge when the ReplicaSet was last scaled.
 pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 
+/// The revisions a re-used ReplicaSet had before, comma-separated.
+pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
+/// The longest revision history kept, in characters (upstream's default).
+const MAX_REVISION_HISTORY_CHARS: usize = 2000;
+
 /// Annotations of a Deployment never copied to its ReplicaSets.
 const NOT_COPIED: [&str; 6] = [
     "kubectl.kubernetes.io/last-applied-configuration",
     REVISION,
-    "deployment.kubernetes.io/revision-history",
+    REVISION_HISTORY,
     DESIRED_REPLICAS,
     MAX_REPLICAS,
     "deprecated.deployment.rollback.to",
@@ -207,8 +212,9 @@ pub fn revision(rs: &ReplicaSet) -> i64 {
 }
 
 /// Copies the Deployment's annotations to the ReplicaSet and raises its revision to
-/// `new_revision`; for a new ReplicaSet also sets the replica annotations. Returns whether
-/// anything changed (upstream's `SetNewReplicaSetAnnotations`).
+/// `new_revision`, recording the revision it had in `revision-history` (oldest entries dropped
+/// past 2000 characters); for a new ReplicaSet also sets the replica annotations. Returns
+/// whether anything changed (upstream's `SetNewReplicaSetAnnotations`).
 pub fn set_new_rs_annotations(
     d: &Deployment,
     rs: &mut ReplicaSet,
@@ -221,6 +227,17 @@ pub fn set_new_rs_annotations(
     if old.is_none_or(|o| o < new_revision) {
         annotations.insert(REVISION.to_owned(), new_revision.to_string());
         changed = true;
+        if let Some(old) = old {
+            let mut history: Vec<String> = annotations
+                .get(REVISION_HISTORY)
+                .map(|h| h.split(',').map(str::to_owned).collect())
+                .unwrap_or_default();
+            history.push(old.to_string());
+            while history.join(",").len() > MAX_REVISION_HISTORY_CHARS && history.len() > 1 {
+                history.remove(0);
+            }
+            annotations.insert(REVISION_HISTORY.to_owned(), history.join(","));
+        }
     }
     if !exists && set_replicas_annotations(rs, replicas(d), replicas(d) + fenceposts(d).0) {
         changed = true;
@@ -372,6 +389,20 @@ mod tests {
         assert_eq!(fenceposts(&d), (1, 0));
         d.spec.replicas = Some(1);
         assert_eq!(fenceposts(&d), (1, 0));
+    }
+
+    #[test]
+    fn a_reused_replica_set_records_its_old_revisions() {
+        let d = Deployment::default();
+        let mut rs = ReplicaSet::default();
+        assert!(set_new_rs_annotations(&d, &mut rs, 1, false));
+        assert!(set_new_rs_annotations(&d, &mut rs, 3, true));
+        assert!(set_new_rs_annotations(&d, &mut rs, 5, true));
+        assert!(!set_new_rs_annotations(&d, &mut rs, 5, true));
+        let a = rs.metadata.annotations.unwrap();
+        assert_eq!(a[REVISION], "5");
+        assert_eq!(a[REVISION_HISTORY], "1,3");
+        assert_eq!(a[DESIRED_REPLICAS], "1");
     }
 
     #[test]
