@@ -240,3 +240,36 @@ async fn a_restart_in_the_middle_of_a_scale_up_creates_no_extra_pod() {
     nodes.cancel();
     watcher.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn pods_count_as_available_after_min_ready_seconds() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let nodes = play_nodes(client.clone(), Duration::ZERO);
+    let (stop, handle) = start_controller(client.clone(), "replicaset");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let mut rs = replica_set("slow", 2);
+    rs.spec.min_ready_seconds = Some(30);
+    rss.create(&PostParams::default(), &rs).await.unwrap();
+    let ready_at = eventually("2 ready", WAIT, || async {
+        let st = rss.get("slow").await.unwrap().status?;
+        (st.ready_replicas == Some(2)).then_some(st)
+    })
+    .await;
+    assert_eq!(ready_at.available_replicas, Some(0), "not yet available");
+    let start = tokio::time::Instant::now();
+    eventually("2 available", Duration::from_secs(120), || async {
+        let st = rss.get("slow").await.unwrap().status?;
+        (st.available_replicas == Some(2)).then_some(())
+    })
+    .await;
+    // Condition times are stored to the second.
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(28) && waited <= Duration::from_secs(33),
+        "available after {waited:?}"
+    );
+    stop.cancel();
+    handle.await.unwrap();
+    nodes.cancel();
+}
