@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::jiff::Timestamp;
 use kube_api::client::Client;
 use kube_api::client::api::{Api, ApiObject};
 use kube_api::client::runtime::{
     ApiEventSink, BroadcasterConfig, EventBroadcaster, EventRecorder, Informer, ListerWatcher,
-    Object, Scope, SharedInformerFactory,
+    Object, Scope, SharedClock, SharedInformerFactory, SystemClock,
 };
 
 /// What every controller of a process shares. Cloning is cheap; clones share everything.
@@ -17,6 +18,7 @@ pub struct ControllerContext {
     informers: SharedInformerFactory,
     events: Arc<EventBroadcaster>,
     identity: String,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for ControllerContext {
@@ -48,7 +50,21 @@ impl ControllerContext {
             client,
             informers,
             identity: identity.into(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same context reading wall-clock time from `clock` (the system clock by default;
+    /// tests on a paused tokio clock give a `TokioClock`).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The wall-clock time controllers stamp into conditions and compare with
+    /// (minReadySeconds, progress deadlines).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// The client.
@@ -87,6 +103,13 @@ impl ControllerContext {
             };
             Arc::new(api) as Arc<dyn ListerWatcher<K>>
         })
+    }
+
+    /// The event broadcaster behind [`recorder`](Self::recorder): someone must
+    /// [`run`](EventBroadcaster::run) it (once) for recorded events to be written;
+    /// [`run_controllers`](crate::manager::run_controllers) does.
+    pub fn events(&self) -> &EventBroadcaster {
+        &self.events
     }
 
     /// An event recorder reporting as `controller` (for example `replicaset-controller`).

@@ -4,7 +4,8 @@
 //! object with a plain async fn returning an [`Action`]; [`finalizer`](finalizer::finalizer)
 //! sees deletions through, [`owner`] builds and reads owner references, [`metrics`] renders
 //! Prometheus text. The crate also holds the stock controllers (deployment, replicaset, ...)
-//! with the [`ControllerContext`] they share, and re-exports the client runtime it is built on
+//! with the [`ControllerContext`] they share and the [`manager`] that selects and runs them
+//! under leader election, and re-exports the client runtime it is built on
 //! ([`runtime`]: informers, leader election, events; [`workqueue`]). It uses only the client
 //! half of [`kube_api`].
 
@@ -12,6 +13,7 @@ pub mod context;
 pub mod controller;
 pub mod controllers;
 pub mod finalizer;
+pub mod manager;
 pub mod metrics;
 pub mod owner;
 

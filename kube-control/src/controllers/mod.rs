@@ -3,7 +3,14 @@
 //! Each controller is a module exposing `pub fn controller() -> StockController`, listed in
 //! [`stock`]. Its `run` asks the [`ControllerContext`] for its informers, waits for them to
 //! sync, works its queue until the token is cancelled, then lets in-flight work finish and
-//! returns.
+//! returns. [`common`] holds what they share: expectations, controller references and their
+//! claiming, pods from templates, the worker loop.
+
+pub mod common;
+pub mod deployment;
+pub mod garbage_collector;
+pub mod namespace;
+pub mod replicaset;
 
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
@@ -35,5 +42,10 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    Vec::new()
+    vec![
+        deployment::controller(),
+        garbage_collector::controller(),
+        namespace::controller(),
+        replicaset::controller(),
+    ]
 }
