@@ -113,19 +113,19 @@ impl ControllerContext {
     }
 
     /// An event recorder reporting as `controller` (for example `replicaset-controller`).
-    /// Its events are written once [`ControllerContext::start`] has started the broadcaster.
+    /// Its events are written once the broadcaster runs ([`ControllerContext::start`] or
+    /// [`run_controllers`](crate::manager::run_controllers)).
     pub fn recorder(&self, controller: &str) -> EventRecorder {
         self.events.new_recorder(controller, self.identity.clone())
     }
 
-    /// The event broadcaster behind every [`recorder`](ControllerContext::recorder).
-    pub fn events(&self) -> &Arc<EventBroadcaster> {
-        &self.events
-    }
-
     /// Starts the informers asked for so far (later ones start when asked for) and the event
-    /// broadcaster, which runs until `shutdown` is cancelled. Call it once, inside a tokio
-    /// runtime.
+    /// broadcaster, which runs until `shutdown` is cancelled: for a process that runs its own
+    /// controllers rather than [`run_controllers`](crate::manager::run_controllers), which does
+    /// both. Call it once, inside a tokio runtime.
+    ///
+    /// # Panics
+    /// The spawned broadcaster panics if it already runs (one start per context).
     pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) {
         self.informers.start();
         let events = Arc::clone(&self.events);
