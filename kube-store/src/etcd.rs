@@ -485,6 +485,10 @@ impl Store for EtcdStore {
             },
         }
     }
+
+    fn progress_reaches_current(&self) -> bool {
+        self.ordered_progress
+    }
 }
 
 /// How often an idle watch task checks whether its watcher is gone.

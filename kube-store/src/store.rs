@@ -184,6 +184,16 @@ pub trait Store: Send + Sync + 'static {
     /// stays readable. Compacting at or below an earlier compaction is a no-op; compacting past
     /// the current revision fails with `FutureRevision`.
     async fn compact(&self, revision: Revision) -> Result<()>;
+
+    /// Whether the `Progress` that answers [`Watch::request_progress`] carries the store's
+    /// revision at the time of the request, past changes to other keys, so that a watcher of a
+    /// quiet prefix learns it is current. True unless the backend cannot say so: etcd before
+    /// 3.4.31 and 3.5.13 answers only with what the watch itself has delivered, and a cache
+    /// over it then reads lists at the latest revision from the store instead of waiting (as
+    /// upstream turns off consistent lists from its cache there).
+    fn progress_reaches_current(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -211,5 +221,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn compact(&self, revision: Revision) -> Result<()> {
         (**self).compact(revision).await
+    }
+    fn progress_reaches_current(&self) -> bool {
+        (**self).progress_reaches_current()
     }
 }

@@ -147,7 +147,9 @@ impl ResourceCache {
             move |s: &State| s.ready && (s.revision == wanted || (!exact && s.revision > wanted));
         if !caught_up(&self.lock()) {
             // An exact read at another revision than the cache's is the store's.
-            if exact {
+            // So is a read at the latest revision when the store's progress answers cannot
+            // tell the cache it is current (old etcd): waiting would only time out.
+            if exact || !self.store.progress_reaches_current() {
                 return Ok(None);
             }
             self.progress_wanted.notify_one();
