@@ -5,6 +5,9 @@
 //! sync, works its queue until the token is cancelled, then lets in-flight work finish and
 //! returns.
 
+pub mod node_lifecycle;
+pub mod taint_eviction;
+
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
@@ -35,5 +38,5 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    Vec::new()
+    vec![node_lifecycle::controller(), taint_eviction::controller()]
 }
