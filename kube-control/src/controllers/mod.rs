@@ -5,6 +5,8 @@
 //! sync, works its queue until the token is cancelled, then lets in-flight work finish and
 //! returns.
 
+pub mod disruption;
+pub mod int_or_percent;
 pub mod node_lifecycle;
 pub mod taint_eviction;
 
@@ -38,5 +40,9 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    vec![node_lifecycle::controller(), taint_eviction::controller()]
+    vec![
+        node_lifecycle::controller(),
+        taint_eviction::controller(),
+        disruption::controller(),
+    ]
 }
