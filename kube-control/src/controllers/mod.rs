@@ -8,6 +8,7 @@
 pub mod disruption;
 pub mod int_or_percent;
 pub mod node_lifecycle;
+pub mod resource_quota;
 pub mod taint_eviction;
 
 use futures::future::BoxFuture;
@@ -44,5 +45,6 @@ pub fn stock() -> Vec<StockController> {
         node_lifecycle::controller(),
         taint_eviction::controller(),
         disruption::controller(),
+        resource_quota::controller(),
     ]
 }
