@@ -6,9 +6,11 @@
 //! returns.
 
 pub mod disruption;
+pub mod history;
 pub mod int_or_percent;
 pub mod node_lifecycle;
 pub mod resource_quota;
+pub mod statefulset;
 pub mod taint_eviction;
 
 use futures::future::BoxFuture;
@@ -46,5 +48,6 @@ pub fn stock() -> Vec<StockController> {
         taint_eviction::controller(),
         disruption::controller(),
         resource_quota::controller(),
+        statefulset::controller(),
     ]
 }
