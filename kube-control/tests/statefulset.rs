@@ -1,0 +1,264 @@
+//! The statefulset controller against the in-process server: OrderedReady scale up in order
+//! (each pod Running and Ready before the next) and down in reverse, stable names, labels and
+//! claims, and a partitioned rolling update that replaces only ordinals at or above the
+//! partition.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{Kubelets, until_async};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
+};
+use k8s_openapi::api::core::v1::{
+    Container, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube_api::client::{Api, Patch, PatchParams, PostParams};
+use kube_api::testing::TestServer;
+use kube_control::controllers::statefulset;
+use kube_control::{CancellationToken, ControllerContext};
+use serde_json::json;
+
+fn labels() -> BTreeMap<String, String> {
+    [("app".to_owned(), "db".to_owned())].into()
+}
+
+fn set(replicas: i32) -> StatefulSet {
+    StatefulSet {
+        metadata: ObjectMeta {
+            name: Some("db".into()),
+            namespace: Some("default".into()),
+            ..ObjectMeta::default()
+        },
+        spec: StatefulSetSpec {
+            replicas: Some(replicas),
+            service_name: Some("db".into()),
+            selector: LabelSelector {
+                match_labels: Some(labels()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "db".into(),
+                        image: Some("db:1".into()),
+                        ..Container::default()
+                    }],
+                    ..PodSpec::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: Some("data".into()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(k8s_openapi::api::core::v1::PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    resources: Some(k8s_openapi::api::core::v1::VolumeResourceRequirements {
+                        requests: Some(
+                            [(
+                                "storage".to_owned(),
+                                k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                                    "1Gi".into(),
+                                ),
+                            )]
+                            .into(),
+                        ),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..PersistentVolumeClaim::default()
+            }]),
+            ..StatefulSetSpec::default()
+        },
+        status: None,
+    }
+}
+
+/// The names of the set's live (not terminating) pods, sorted.
+async fn live(pods: &Api<Pod>) -> Vec<String> {
+    let mut names: Vec<String> = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+async fn all(pods: &Api<Pod>) -> Vec<String> {
+    let mut names: Vec<String> = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn start() -> (TestServer, Kubelets, CancellationToken, tokio::task::JoinHandle<()>) {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let kubelets = Kubelets::start(client.clone());
+    kubelets.add_node("n1").await;
+    let token = CancellationToken::new();
+    let task = tokio::spawn(statefulset::run(
+        ControllerContext::new(client),
+        token.clone(),
+    ));
+    (server, kubelets, token, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
+    let (server, kubelets, token, task) = start().await;
+    let client = server.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    // db-1 is held not ready: db-2 must wait for it.
+    kubelets.hold_ready.lock().unwrap().push("db-1".into());
+    sets.create(&PostParams::default(), &set(3)).await.unwrap();
+    until_async("db-0 and db-1", || async {
+        all(&pods).await == names(&["db-0", "db-1"])
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(all(&pods).await, names(&["db-0", "db-1"]), "db-2 before db-1 was ready");
+    kubelets.hold_ready.lock().unwrap().clear();
+    until_async("three pods", || async {
+        all(&pods).await == names(&["db-0", "db-1", "db-2"])
+    })
+    .await;
+    until_async("three ready", || async {
+        let s = sets.get("db").await.unwrap().status.unwrap_or_default();
+        s.ready_replicas == Some(3) && s.replicas == 3
+    })
+    .await;
+
+    let pod = pods.get("db-2").await.unwrap();
+    let l = pod.metadata.labels.clone().unwrap();
+    assert_eq!(l["statefulset.kubernetes.io/pod-name"], "db-2");
+    assert_eq!(l["apps.kubernetes.io/pod-index"], "2");
+    let status = sets.get("db").await.unwrap().status.unwrap();
+    assert_eq!(Some(&l["controller-revision-hash"]), status.update_revision.as_ref());
+    assert_eq!(status.current_revision, status.update_revision);
+    assert_eq!(pod.spec.as_ref().unwrap().hostname.as_deref(), Some("db-2"));
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    for ord in 0..3 {
+        claims.get(&format!("data-db-{ord}")).await.unwrap();
+    }
+    let revisions: Api<ControllerRevision> = Api::namespaced(client.clone(), "default");
+    assert_eq!(revisions.list(&Default::default()).await.unwrap().items.len(), 1);
+
+    // Scale down to one: db-2 goes before db-1, never the other way round.
+    sets.patch_scale("db", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}})))
+        .await
+        .unwrap();
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let now = live(&pods).await;
+        if seen.last() != Some(&now) {
+            seen.push(now.clone());
+        }
+        if now == names(&["db-0"]) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "scale down: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for state in &seen {
+        assert!(
+            !(state.contains(&"db-2".to_owned()) && !state.contains(&"db-1".to_owned())),
+            "db-1 went before db-2: {seen:?}"
+        );
+    }
+    assert!(seen.contains(&names(&["db-0", "db-1"])), "{seen:?}");
+    until_async("status of one", || async {
+        sets.get("db").await.unwrap().status.unwrap_or_default().replicas == 1
+    })
+    .await;
+    token.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partitioned_rolling_update_replaces_only_ordinals_at_or_above_it() {
+    let (server, _kubelets, token, task) = start().await;
+    let client = server.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let mut s = set(3);
+    s.spec.update_strategy = Some(StatefulSetUpdateStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateStatefulSetStrategy {
+            partition: Some(1),
+            ..RollingUpdateStatefulSetStrategy::default()
+        }),
+    });
+    sets.create(&PostParams::default(), &s).await.unwrap();
+    until_async("three ready", || async {
+        sets.get("db").await.unwrap().status.unwrap_or_default().ready_replicas == Some(3)
+    })
+    .await;
+    let first = sets.get("db").await.unwrap().status.unwrap().update_revision.unwrap();
+
+    let mut s = sets.get("db").await.unwrap();
+    s.spec.template.spec.as_mut().unwrap().containers[0].image = Some("db:2".into());
+    sets.replace("db", &PostParams::default(), &s).await.unwrap();
+    let image = |p: &Pod| p.spec.as_ref().unwrap().containers[0].image.clone().unwrap();
+    until_async("ordinals 1 and 2 updated", || async {
+        let st = sets.get("db").await.unwrap().status.unwrap_or_default();
+        st.updated_replicas == Some(2) && st.ready_replicas == Some(3)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let st = sets.get("db").await.unwrap().status.unwrap();
+    let second = st.update_revision.clone().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(st.current_revision.as_deref(), Some(first.as_str()));
+    assert_eq!(st.current_replicas, Some(1));
+    assert_eq!(st.updated_replicas, Some(2));
+    assert_eq!(image(&pods.get("db-0").await.unwrap()), "db:1");
+    assert_eq!(image(&pods.get("db-1").await.unwrap()), "db:2");
+    assert_eq!(image(&pods.get("db-2").await.unwrap()), "db:2");
+
+    // Partition 0 finishes the rollout; the update revision becomes current.
+    sets.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": 0}}}})),
+    )
+    .await
+    .unwrap();
+    until_async("the rollout complete", || async {
+        let st = sets.get("db").await.unwrap().status.unwrap_or_default();
+        st.current_revision.as_deref() == Some(second.as_str())
+            && st.updated_replicas == Some(3)
+            && st.ready_replicas == Some(3)
+    })
+    .await;
+    assert_eq!(image(&pods.get("db-0").await.unwrap()), "db:2");
+    token.cancel();
+    task.await.unwrap();
+}
