@@ -5,6 +5,7 @@
 //! sync, works its queue until the token is cancelled, then lets in-flight work finish and
 //! returns.
 
+pub mod daemonset;
 pub mod disruption;
 pub mod history;
 pub mod int_or_percent;
@@ -49,5 +50,6 @@ pub fn stock() -> Vec<StockController> {
         disruption::controller(),
         resource_quota::controller(),
         statefulset::controller(),
+        daemonset::controller(),
     ]
 }
