@@ -23,7 +23,7 @@
 //!   `observedGeneration`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
@@ -34,6 +34,7 @@ use k8s_openapi::api::core::v1::{
 use kube_api::client::runtime::{Clock, Scope, Store, SystemClock};
 use kube_api::client::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::StockController;
@@ -80,8 +81,22 @@ pub fn controller() -> StockController {
     }
 }
 
+/// The pod creations and deletions of one set not yet seen in the cache (upstream's
+/// `ControllerExpectations`): until they show, or [`EXPECTATIONS_TIMEOUT`] passes, the set is
+/// not acted on again, so a stale cache never makes a second pod for a node.
+#[derive(Default)]
+struct Expectations {
+    created: Vec<String>,
+    deleted: Vec<String>,
+    since: Option<Instant>,
+}
+
+/// How long unseen creations and deletions hold a set back (upstream: 5 minutes).
+pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(300);
+
 struct State {
     ctx: ControllerContext,
+    expectations: Mutex<BTreeMap<String, Expectations>>,
     pods: Store<Pod>,
     nodes: Store<Node>,
     revisions: Store<ControllerRevision>,
@@ -94,6 +109,7 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken) {
     let sets = ctx.informer::<DaemonSet>(Scope::all()).store().clone();
     let state = Arc::new(State {
         ctx: ctx.clone(),
+        expectations: Mutex::new(BTreeMap::new()),
         pods: ctx.informer::<Pod>(Scope::all()).store().clone(),
         nodes: ctx.informer::<Node>(Scope::all()).store().clone(),
         revisions: ctx
@@ -315,6 +331,10 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
     let ns = set.metadata.namespace.clone().unwrap_or_default();
     let name = set.metadata.name.clone().unwrap_or_default();
     let uid = set.metadata.uid.clone().unwrap_or_default();
+    let key = format!("{ns}/{name}");
+    if !expectations_met(&state, &key, &ns) {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let client = state.ctx.client().clone();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let status = set.status.clone().unwrap_or_default();
@@ -473,6 +493,16 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
         }
     }
 
+    if !deletes.is_empty() || !creates.is_empty() {
+        let mut all = state.expectations.lock().unwrap_or_else(|e| e.into_inner());
+        let e = all.entry(key.clone()).or_default();
+        e.since = Some(Instant::now());
+        e.deleted = deletes
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        e.created.clear();
+    }
     for pod in &deletes {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         match pods_api.delete(&pod_name, &DeleteParams::default()).await {
@@ -488,13 +518,22 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
     }
     for node in &creates {
         let pod = new_pod(&set, &template, &hash, node)?;
-        pods_api
+        let created = pods_api
             .create(&PostParams::default(), &pod)
             .await
             .map_err(|source| Error::Api {
                 what: format!("creating a pod of daemonset {ns}/{name} on node {node}"),
                 source,
             })?;
+        let mut all = state.expectations.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(key.clone())
+            .or_default()
+            .created
+            .extend(created.metadata.name);
+    }
+    if !deletes.is_empty() || !creates.is_empty() {
+        // The status follows once the cache shows the changes.
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
 
     // Status (from what the cache shows now; the writes above come back as events).
@@ -552,6 +591,31 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
         return Ok(Action::requeue(min_ready));
     }
     Ok(Action::await_change())
+}
+
+/// Whether the cache shows every creation and deletion expected of set `key` (or they timed
+/// out); clears them when so.
+fn expectations_met(state: &State, key: &str, ns: &str) -> bool {
+    let mut all = state.expectations.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(e) = all.get(key) else { return true };
+    let timed_out = e
+        .since
+        .is_some_and(|since| since.elapsed() >= EXPECTATIONS_TIMEOUT);
+    let created = e
+        .created
+        .iter()
+        .all(|n| state.pods.get_by_name(Some(ns), n).is_some());
+    let deleted = e.deleted.iter().all(|n| {
+        state
+            .pods
+            .get_by_name(Some(ns), n)
+            .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+    });
+    if timed_out || (created && deleted) {
+        all.remove(key);
+        return true;
+    }
+    false
 }
 
 fn st_ready(by_node: &BTreeMap<String, Vec<Arc<Pod>>>, desired: &[String]) -> i32 {
