@@ -89,7 +89,9 @@ async fn one_pod_per_eligible_node() {
     ));
     let sets: Api<DaemonSet> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    sets.create(&PostParams::default(), &daemon_set()).await.unwrap();
+    sets.create(&PostParams::default(), &daemon_set())
+        .await
+        .unwrap();
     until_async("a pod on each node", || async {
         placement(&pods).await == expect(&["n1", "n2"], "agent:1")
     })
@@ -111,7 +113,10 @@ async fn one_pod_per_eligible_node() {
         .node_selector_terms[0];
     let field = &term.match_fields.as_ref().unwrap()[0];
     assert_eq!(field.key, "metadata.name");
-    assert_eq!(field.values.as_ref().unwrap(), &vec![spec.node_name.clone().unwrap()]);
+    assert_eq!(
+        field.values.as_ref().unwrap(),
+        &vec![spec.node_name.clone().unwrap()]
+    );
     assert!(
         spec.tolerations.iter().flatten().any(|t| {
             t.key.as_deref() == Some("node.kubernetes.io/unreachable")
@@ -121,7 +126,13 @@ async fn one_pod_per_eligible_node() {
         "{:?}",
         spec.tolerations
     );
-    assert!(pod.metadata.labels.as_ref().unwrap().contains_key("controller-revision-hash"));
+    assert!(
+        pod.metadata
+            .labels
+            .as_ref()
+            .unwrap()
+            .contains_key("controller-revision-hash")
+    );
 
     // A new node gets a pod; a tainted one (no toleration) does not.
     kubelets.add_node("n3").await;
@@ -154,12 +165,17 @@ async fn one_pod_per_eligible_node() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(30)).await;
-    assert_eq!(placement(&pods).await, expect(&["n1", "n2", "n3"], "agent:1"));
+    assert_eq!(
+        placement(&pods).await,
+        expect(&["n1", "n2", "n3"], "agent:1")
+    );
 
     // A rolling update (maxUnavailable 1) replaces every pod, never two nodes down at once.
     let mut ds = sets.get("agent").await.unwrap();
     ds.spec.template.spec.as_mut().unwrap().containers[0].image = Some("agent:2".into());
-    sets.replace("agent", &PostParams::default(), &ds).await.unwrap();
+    sets.replace("agent", &PostParams::default(), &ds)
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
         let now = placement(&pods).await;
@@ -167,7 +183,10 @@ async fn one_pod_per_eligible_node() {
             .iter()
             .filter(|n| !now.contains_key(**n))
             .count();
-        assert!(missing <= 1, "more than maxUnavailable nodes without a pod: {now:?}");
+        assert!(
+            missing <= 1,
+            "more than maxUnavailable nodes without a pod: {now:?}"
+        );
         if now == expect(&["n1", "n2", "n3"], "agent:2") {
             break;
         }

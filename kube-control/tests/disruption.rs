@@ -40,8 +40,11 @@ async fn evict(client: &Client, name: &str) -> Result<(), kube_api::client::Erro
         "apiVersion": "policy/v1", "kind": "Eviction",
         "metadata": {"name": name, "namespace": "default"},
     });
-    let request = Request::for_resource("", "v1", &format!("pods/{name}/eviction"), Some("default"))
-        .create(&PostParams::default(), serde_json::to_vec(&eviction).unwrap())?;
+    let request =
+        Request::for_resource("", "v1", &format!("pods/{name}/eviction"), Some("default")).create(
+            &PostParams::default(),
+            serde_json::to_vec(&eviction).unwrap(),
+        )?;
     client.request_bytes(request).await.map(|_| ())
 }
 
@@ -97,7 +100,9 @@ async fn evictions_are_allowed_within_the_budget_and_refused_past_it() {
     ));
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for name in ["web-0", "web-1", "web-2"] {
-        pods.create(&PostParams::default(), &pod(name)).await.unwrap();
+        pods.create(&PostParams::default(), &pod(name))
+            .await
+            .unwrap();
     }
     until_async("three ready pods", || async { running(&pods).await == 3 }).await;
 
@@ -139,20 +144,27 @@ async fn evictions_are_allowed_within_the_budget_and_refused_past_it() {
     assert_eq!(running(&pods).await, 2);
 
     // A new pod gives the budget room again.
-    pods.create(&PostParams::default(), &pod("web-3")).await.unwrap();
+    pods.create(&PostParams::default(), &pod("web-3"))
+        .await
+        .unwrap();
     until_async("room again", || async {
         status(&pdbs).await == Some((3, 3, 2, 1, "True".into()))
     })
     .await;
     evict(&client, "web-1").await.unwrap();
-    until_async("the second eviction", || async { running(&pods).await == 2 }).await;
+    until_async("the second eviction", || async {
+        running(&pods).await == 2
+    })
+    .await;
 
     // maxUnavailable as a percentage over plain pods (a scale of one each).
     let mut pdb = pdbs.get("web").await.unwrap();
     let spec = pdb.spec.as_mut().unwrap();
     spec.min_available = None;
     spec.max_unavailable = Some(IntOrString::String("50%".into()));
-    pdbs.replace("web", &PostParams::default(), &pdb).await.unwrap();
+    pdbs.replace("web", &PostParams::default(), &pdb)
+        .await
+        .unwrap();
     until_async("the percentage budget", || async {
         status(&pdbs).await == Some((2, 2, 1, 1, "True".into()))
     })

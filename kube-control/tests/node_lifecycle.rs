@@ -116,7 +116,10 @@ async fn a_silent_node_is_tainted_and_its_pods_evicted_by_their_tolerations() {
     .await;
     // A healthy node stays untainted well past the grace period.
     tokio::time::sleep(GRACE * 2).await;
-    assert_eq!(taints(&nodes.get("n1").await.unwrap()), Vec::<String>::new());
+    assert_eq!(
+        taints(&nodes.get("n1").await.unwrap()),
+        Vec::<String>::new()
+    );
     assert_eq!(
         ready(&nodes.get("n1").await.unwrap()).map(|r| r.0),
         Some("True".into())
@@ -146,9 +149,15 @@ async fn a_silent_node_is_tainted_and_its_pods_evicted_by_their_tolerations() {
     let message = node.status.as_ref().unwrap().conditions.as_ref().unwrap()[0]
         .message
         .clone();
-    assert_eq!(message.as_deref(), Some("Kubelet stopped posting node status."));
+    assert_eq!(
+        message.as_deref(),
+        Some("Kubelet stopped posting node status.")
+    );
 
-    until_async("the intolerant pod evicted", || evicted(&pods, "intolerant")).await;
+    until_async("the intolerant pod evicted", || {
+        evicted(&pods, "intolerant")
+    })
+    .await;
     assert!(Instant::now() - tainted < Duration::from_secs(2));
     // MarkPodsNotReady.
     assert!(!pod_ready(&pods.get("for-ever").await.unwrap()));

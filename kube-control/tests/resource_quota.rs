@@ -147,7 +147,10 @@ async fn usage_follows_creates_and_deletes() {
         ("resourcequotas", "1"),
     ]);
     want.insert("configmaps".into(), (base_maps + 1).to_string());
-    until_async("usage after creates", || async { used(&quotas).await == want }).await;
+    until_async("usage after creates", || async {
+        used(&quotas).await == want
+    })
+    .await;
 
     let gone = DeleteParams {
         grace_period_seconds: Some(0),
@@ -164,7 +167,10 @@ async fn usage_follows_creates_and_deletes() {
         ("resourcequotas", "1"),
     ]);
     want.insert("configmaps".into(), base_maps.to_string());
-    until_async("usage after deletes", || async { used(&quotas).await == want }).await;
+    until_async("usage after deletes", || async {
+        used(&quotas).await == want
+    })
+    .await;
 
     // A terminal pod no longer counts.
     let mut b = pods.get("b").await.unwrap();

@@ -13,9 +13,7 @@ use k8s_openapi::api::apps::v1::{
     ControllerRevision, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetSpec,
     StatefulSetUpdateStrategy,
 };
-use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec,
-};
+use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube_api::client::{Api, Patch, PatchParams, PostParams};
 use kube_api::testing::TestServer;
@@ -116,7 +114,12 @@ fn names(n: &[&str]) -> Vec<String> {
     n.iter().map(|s| (*s).to_owned()).collect()
 }
 
-async fn start() -> (TestServer, Kubelets, CancellationToken, tokio::task::JoinHandle<()>) {
+async fn start() -> (
+    TestServer,
+    Kubelets,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
     let server = TestServer::start().await;
     let client = server.client();
     let kubelets = Kubelets::start(client.clone());
@@ -143,7 +146,11 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(all(&pods).await, names(&["db-0", "db-1"]), "db-2 before db-1 was ready");
+    assert_eq!(
+        all(&pods).await,
+        names(&["db-0", "db-1"]),
+        "db-2 before db-1 was ready"
+    );
     kubelets.hold_ready.lock().unwrap().clear();
     until_async("three pods", || async {
         all(&pods).await == names(&["db-0", "db-1", "db-2"])
@@ -160,7 +167,10 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
     assert_eq!(l["statefulset.kubernetes.io/pod-name"], "db-2");
     assert_eq!(l["apps.kubernetes.io/pod-index"], "2");
     let status = sets.get("db").await.unwrap().status.unwrap();
-    assert_eq!(Some(&l["controller-revision-hash"]), status.update_revision.as_ref());
+    assert_eq!(
+        Some(&l["controller-revision-hash"]),
+        status.update_revision.as_ref()
+    );
     assert_eq!(status.current_revision, status.update_revision);
     assert_eq!(pod.spec.as_ref().unwrap().hostname.as_deref(), Some("db-2"));
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
@@ -168,12 +178,24 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
         claims.get(&format!("data-db-{ord}")).await.unwrap();
     }
     let revisions: Api<ControllerRevision> = Api::namespaced(client.clone(), "default");
-    assert_eq!(revisions.list(&Default::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        revisions
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 
     // Scale down to one: db-2 goes before db-1, never the other way round.
-    sets.patch_scale("db", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}})))
-        .await
-        .unwrap();
+    sets.patch_scale(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
     let mut seen: Vec<Vec<String>> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
@@ -184,7 +206,10 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
         if now == names(&["db-0"]) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "scale down: {seen:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scale down: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for state in &seen {
@@ -195,7 +220,13 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
     }
     assert!(seen.contains(&names(&["db-0", "db-1"])), "{seen:?}");
     until_async("status of one", || async {
-        sets.get("db").await.unwrap().status.unwrap_or_default().replicas == 1
+        sets.get("db")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default()
+            .replicas
+            == 1
     })
     .await;
     token.cancel();
@@ -218,15 +249,35 @@ async fn a_partitioned_rolling_update_replaces_only_ordinals_at_or_above_it() {
     });
     sets.create(&PostParams::default(), &s).await.unwrap();
     until_async("three ready", || async {
-        sets.get("db").await.unwrap().status.unwrap_or_default().ready_replicas == Some(3)
+        sets.get("db")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default()
+            .ready_replicas
+            == Some(3)
     })
     .await;
-    let first = sets.get("db").await.unwrap().status.unwrap().update_revision.unwrap();
+    let first = sets
+        .get("db")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .update_revision
+        .unwrap();
 
     let mut s = sets.get("db").await.unwrap();
     s.spec.template.spec.as_mut().unwrap().containers[0].image = Some("db:2".into());
-    sets.replace("db", &PostParams::default(), &s).await.unwrap();
-    let image = |p: &Pod| p.spec.as_ref().unwrap().containers[0].image.clone().unwrap();
+    sets.replace("db", &PostParams::default(), &s)
+        .await
+        .unwrap();
+    let image = |p: &Pod| {
+        p.spec.as_ref().unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    };
     until_async("ordinals 1 and 2 updated", || async {
         let st = sets.get("db").await.unwrap().status.unwrap_or_default();
         st.updated_replicas == Some(2) && st.ready_replicas == Some(3)

@@ -171,7 +171,11 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
             ) else {
                 return false;
             };
-            if r.operator == "Gt" { v > bound } else { v < bound }
+            if r.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
         }
         _ => false,
     }
@@ -195,7 +199,10 @@ pub fn selects_node(template: &PodTemplateSpec, node: &Node) -> bool {
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .map(|r| r.node_selector_terms.clone());
     let Some(terms) = terms else { return true };
     let name = node.metadata.name.as_deref();
@@ -214,7 +221,11 @@ pub fn selects_node(template: &PodTemplateSpec, node: &Node) -> bool {
 }
 
 /// (should run a new pod, may keep a running one) on `node`, upstream's `NodeShouldRunDaemonPod`.
-fn eligibility(template: &PodTemplateSpec, tolerations: &[Toleration], node: &Node) -> (bool, bool) {
+fn eligibility(
+    template: &PodTemplateSpec,
+    tolerations: &[Toleration],
+    node: &Node,
+) -> (bool, bool) {
     if !selects_node(template, node) {
         return (false, false);
     }
@@ -251,7 +262,12 @@ fn pod_template(set: &DaemonSet) -> PodTemplateSpec {
     template
 }
 
-fn new_pod(set: &DaemonSet, template: &PodTemplateSpec, hash: &str, node: &str) -> Result<Pod, Error> {
+fn new_pod(
+    set: &DaemonSet,
+    template: &PodTemplateSpec,
+    hash: &str,
+    node: &str,
+) -> Result<Pod, Error> {
     let set_name = set.metadata.name.clone().unwrap_or_default();
     let mut meta = template.metadata.clone().unwrap_or_default();
     let mut labels = meta.labels.take().unwrap_or_default();
@@ -278,7 +294,9 @@ fn new_pod(set: &DaemonSet, template: &PodTemplateSpec, hash: &str, node: &str) 
     // Upstream's ReplaceDaemonSetPodNodeNameNodeAffinity: the node pin replaces any required
     // terms (the node was chosen by them already).
     let affinity = spec.affinity.get_or_insert_with(Affinity::default);
-    let node_affinity = affinity.node_affinity.get_or_insert_with(NodeAffinity::default);
+    let node_affinity = affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default);
     node_affinity.required_during_scheduling_ignored_during_execution = Some(NodeSelector {
         node_selector_terms: vec![pin],
     });
@@ -379,12 +397,15 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
         }
     }
     for pods in by_node.values_mut() {
-        pods.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp));
+        pods.sort_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp)
+        });
     }
 
-    let min_ready = Duration::from_secs(
-        u64::try_from(set.spec.min_ready_seconds.unwrap_or(0)).unwrap_or(0),
-    );
+    let min_ready =
+        Duration::from_secs(u64::try_from(set.spec.min_ready_seconds.unwrap_or(0)).unwrap_or(0));
     let now = SystemClock.now();
     let is_available = |p: &Pod| available(p, min_ready, now);
     let mut deletes: Vec<Arc<Pod>> = Vec::new();
@@ -395,9 +416,9 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
         let node_name = node.metadata.name.clone().unwrap_or_default();
         let (should_run, may_continue) = eligibility(&template, &tolerations, node);
         let pods = by_node.get(&node_name).cloned().unwrap_or_default();
-        let (failed, live): (Vec<_>, Vec<_>) = pods.into_iter().partition(|p| {
-            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
-        });
+        let (failed, live): (Vec<_>, Vec<_>) = pods
+            .into_iter()
+            .partition(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"));
         deletes.extend(failed);
         if should_run || (may_continue && !live.is_empty()) {
             desired.push(node_name.clone());
@@ -419,7 +440,10 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
     }
     // Pods on nodes that are gone.
     for (node, pods) in &by_node {
-        if !nodes.iter().any(|n| n.metadata.name.as_deref() == Some(node.as_str())) {
+        if !nodes
+            .iter()
+            .any(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+        {
             deletes.extend(pods.iter().cloned());
         }
     }
@@ -437,7 +461,11 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
             Some(v) => int_or_percent::scaled(v, total, true)?,
             None => 1,
         };
-        let max_unavailable = if max_surge == 0 { max_unavailable.max(1) } else { max_unavailable };
+        let max_unavailable = if max_surge == 0 {
+            max_unavailable.max(1)
+        } else {
+            max_unavailable
+        };
         if max_surge == 0 {
             let mut unavailable = desired
                 .iter()
@@ -448,7 +476,9 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
                 })
                 .count();
             for node in &desired {
-                let Some(pods) = by_node.get(node) else { continue };
+                let Some(pods) = by_node.get(node) else {
+                    continue;
+                };
                 let Some(old) = pods.iter().find(|p| hash_of(p) != Some(hash.as_str())) else {
                     continue;
                 };
@@ -468,11 +498,17 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
                 .filter(|n| by_node.get(*n).is_some_and(|p| p.len() > 1))
                 .count();
             for node in &desired {
-                let Some(pods) = by_node.get(node) else { continue };
-                let new: Vec<&Arc<Pod>> =
-                    pods.iter().filter(|p| hash_of(p) == Some(hash.as_str())).collect();
-                let old: Vec<&Arc<Pod>> =
-                    pods.iter().filter(|p| hash_of(p) != Some(hash.as_str())).collect();
+                let Some(pods) = by_node.get(node) else {
+                    continue;
+                };
+                let new: Vec<&Arc<Pod>> = pods
+                    .iter()
+                    .filter(|p| hash_of(p) == Some(hash.as_str()))
+                    .collect();
+                let old: Vec<&Arc<Pod>> = pods
+                    .iter()
+                    .filter(|p| hash_of(p) != Some(hash.as_str()))
+                    .collect();
                 if old.is_empty() {
                     continue;
                 }
@@ -561,13 +597,8 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
             updated += 1;
         }
     }
-    st.number_misscheduled = i32::try_from(
-        by_node
-            .keys()
-            .filter(|n| !desired.contains(n))
-            .count(),
-    )
-    .unwrap_or(0);
+    st.number_misscheduled =
+        i32::try_from(by_node.keys().filter(|n| !desired.contains(n)).count()).unwrap_or(0);
     st.updated_number_scheduled = Some(updated);
     st.number_available = Some(avail);
     st.number_unavailable = Some(st.desired_number_scheduled - avail);
@@ -585,7 +616,14 @@ async fn reconcile(set: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Err
 
     let live: Vec<String> = vec![revision.metadata.name.clone().unwrap_or_default()];
     let limit = usize::try_from(set.spec.revision_history_limit.unwrap_or(10)).unwrap_or(10);
-    history::prune(&client, &ns, &history::owned(&state.revisions, &ns, &uid), &live, limit).await?;
+    history::prune(
+        &client,
+        &ns,
+        &history::owned(&state.revisions, &ns, &uid),
+        &live,
+        limit,
+    )
+    .await?;
 
     if !min_ready.is_zero() && avail < st_ready(&by_node, &desired) {
         return Ok(Action::requeue(min_ready));
@@ -622,7 +660,11 @@ fn st_ready(by_node: &BTreeMap<String, Vec<Arc<Pod>>>, desired: &[String]) -> i3
     i32::try_from(
         desired
             .iter()
-            .filter(|n| by_node.get(*n).is_some_and(|p| p.iter().any(|p| running_and_ready(p))))
+            .filter(|n| {
+                by_node
+                    .get(*n)
+                    .is_some_and(|p| p.iter().any(|p| running_and_ready(p)))
+            })
             .count(),
     )
     .unwrap_or(0)

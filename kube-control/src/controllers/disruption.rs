@@ -99,23 +99,26 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken) {
         pods,
         clock: Arc::new(SystemClock),
     });
-    Controller::new(Api::<PodDisruptionBudget>::all(client.clone()), Scope::all())
-        .named("disruption")
-        .shared(ctx.informers())
-        .watches(Api::<Pod>::all(client), Scope::all(), move |pod: &Pod| {
-            let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            pdbs.list_namespace(ns)
-                .iter()
-                .filter(|pdb| selector_of(pdb).matches(&labels))
-                .map(|pdb| ObjectRef::from_meta(&pdb.metadata))
-                .collect()
-        })
-        .concurrency(2)
-        .graceful_shutdown(token)
-        .run(reconcile, default_error_policy, state)
-        .for_each(|_| async {})
-        .await;
+    Controller::new(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        Scope::all(),
+    )
+    .named("disruption")
+    .shared(ctx.informers())
+    .watches(Api::<Pod>::all(client), Scope::all(), move |pod: &Pod| {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        pdbs.list_namespace(ns)
+            .iter()
+            .filter(|pdb| selector_of(pdb).matches(&labels))
+            .map(|pdb| ObjectRef::from_meta(&pdb.metadata))
+            .collect()
+    })
+    .concurrency(2)
+    .graceful_shutdown(token)
+    .run(reconcile, default_error_policy, state)
+    .for_each(|_| async {})
+    .await;
 }
 
 fn is_ready(pod: &Pod) -> bool {
@@ -148,22 +151,26 @@ async fn expected_scale(state: &State, ns: &str, pods: &[Arc<Pod>]) -> Result<i3
                     .map_err(api_err(format!("reading replicaset {ns}/{}", owner.name)))?;
                 match rs {
                     None => 0,
-                    Some(rs) => match controller_of(&rs.metadata).filter(|o| o.kind == "Deployment")
-                    {
-                        Some(d) => {
-                            key = ("Deployment".into(), d.name.clone());
-                            if controllers.contains_key(&key) {
-                                continue;
+                    Some(rs) => {
+                        match controller_of(&rs.metadata).filter(|o| o.kind == "Deployment") {
+                            Some(d) => {
+                                key = ("Deployment".into(), d.name.clone());
+                                if controllers.contains_key(&key) {
+                                    continue;
+                                }
+                                Api::<Deployment>::namespaced(client.clone(), ns)
+                                    .get_opt(&d.name)
+                                    .await
+                                    .map_err(api_err(format!(
+                                        "reading deployment {ns}/{}",
+                                        d.name
+                                    )))?
+                                    .and_then(|d| d.spec.replicas)
+                                    .unwrap_or(1)
                             }
-                            Api::<Deployment>::namespaced(client.clone(), ns)
-                                .get_opt(&d.name)
-                                .await
-                                .map_err(api_err(format!("reading deployment {ns}/{}", d.name)))?
-                                .and_then(|d| d.spec.replicas)
-                                .unwrap_or(1)
+                            None => rs.spec.replicas.unwrap_or(1),
                         }
-                        None => rs.spec.replicas.unwrap_or(1),
-                    },
+                    }
                 }
             }
             "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), ns)

@@ -54,7 +54,11 @@ pub fn hash_of(data: &Value, collision_count: Option<i32>) -> String {
 }
 
 /// The revisions in `store` controlled by the owner with `uid`, oldest revision first.
-pub fn owned(store: &Store<ControllerRevision>, namespace: &str, uid: &str) -> Vec<Arc<ControllerRevision>> {
+pub fn owned(
+    store: &Store<ControllerRevision>,
+    namespace: &str,
+    uid: &str,
+) -> Vec<Arc<ControllerRevision>> {
     let mut revisions: Vec<_> = store
         .list_namespace(namespace)
         .into_iter()
@@ -81,12 +85,19 @@ pub async fn ensure(
     let hash = hash_of(&data, collision_count);
     let name = format!("{owner_name}-{hash}");
     let api: Api<ControllerRevision> = Api::namespaced(client.clone(), namespace);
-    let newest = existing.iter().filter_map(|r| r.revision).max().unwrap_or(0);
+    let newest = existing
+        .iter()
+        .filter_map(|r| r.revision)
+        .max()
+        .unwrap_or(0);
     let err = |what: &'static str| {
         let name = format!("{namespace}/{name}");
         move |source| Error::Api { what, name, source }
     };
-    if let Some(found) = existing.iter().find(|r| r.metadata.name.as_deref() == Some(&name)) {
+    if let Some(found) = existing
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(&name))
+    {
         if found.data.0 == data {
             if found.revision.unwrap_or(0) < newest {
                 let mut moved = (**found).clone();
@@ -130,7 +141,11 @@ pub async fn prune(
 ) -> Result<(), Error> {
     let unused: Vec<&Arc<ControllerRevision>> = existing
         .iter()
-        .filter(|r| !live.iter().any(|l| Some(l.as_str()) == r.metadata.name.as_deref()))
+        .filter(|r| {
+            !live
+                .iter()
+                .any(|l| Some(l.as_str()) == r.metadata.name.as_deref())
+        })
         .collect();
     let excess = unused.len().saturating_sub(limit);
     let api: Api<ControllerRevision> = Api::namespaced(client.clone(), namespace);

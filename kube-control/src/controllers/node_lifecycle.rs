@@ -276,7 +276,10 @@ async fn mark_pods_not_ready(state: &State, node: &str) -> Result<(), Error> {
             pod.metadata.name.clone().unwrap_or_default(),
         );
         let pods: Api<Pod> = Api::namespaced(state.ctx.client().clone(), &ns);
-        match pods.replace_status(&name, &PostParams::default(), &pod).await {
+        match pods
+            .replace_status(&name, &PostParams::default(), &pod)
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.code() == Some(404) => {}
             Err(source) => {

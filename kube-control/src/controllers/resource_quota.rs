@@ -103,10 +103,12 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken) {
         ctx: ctx.clone(),
         discovery: Mutex::new(None),
     });
-    let mut controller =
-        Controller::new(Api::<ResourceQuota>::all(ctx.client().clone()), Scope::all())
-            .named("resourcequota")
-            .shared(ctx.informers());
+    let mut controller = Controller::new(
+        Api::<ResourceQuota>::all(ctx.client().clone()),
+        Scope::all(),
+    )
+    .named("resourcequota")
+    .shared(ctx.informers());
     controller = watch_counted::<Pod>(controller, &ctx, &quotas);
     controller = watch_counted::<Service>(controller, &ctx, &quotas);
     controller = watch_counted::<ConfigMap>(controller, &ctx, &quotas);
@@ -139,7 +141,13 @@ pub fn pod_resources(pod: &Pod, requests: bool) -> BTreeMap<String, Quantity> {
     let of = |c: &k8s_openapi::api::core::v1::Container| {
         c.resources
             .as_ref()
-            .and_then(|r| if requests { r.requests.clone() } else { r.limits.clone() })
+            .and_then(|r| {
+                if requests {
+                    r.requests.clone()
+                } else {
+                    r.limits.clone()
+                }
+            })
             .unwrap_or_default()
     };
     for c in &spec.containers {
@@ -217,7 +225,10 @@ where
 /// in `ns`; `None` when discovery does not know it.
 async fn count_generic(state: &State, resource: &str, ns: &str) -> Result<Option<usize>, Error> {
     let mut discovery = state.discovery.lock().await;
-    let known = discovery.as_ref().and_then(|d| d.resolve(resource)).is_some();
+    let known = discovery
+        .as_ref()
+        .and_then(|d| d.resolve(resource))
+        .is_some();
     if !known {
         match Discovery::run(state.ctx.client()).await {
             Ok(d) => *discovery = Some(d),
@@ -239,16 +250,15 @@ async fn count_generic(state: &State, resource: &str, ns: &str) -> Result<Option
             what: format!("listing {resource} in {ns}"),
             source,
         })?;
-    let list: serde_json::Value =
-        state
-            .ctx
-            .client()
-            .request(request)
-            .await
-            .map_err(|source| Error::Api {
-                what: format!("listing {resource} in {ns}"),
-                source,
-            })?;
+    let list: serde_json::Value = state
+        .ctx
+        .client()
+        .request(request)
+        .await
+        .map_err(|source| Error::Api {
+            what: format!("listing {resource} in {ns}"),
+            source,
+        })?;
     Ok(Some(
         list.get("items")
             .and_then(serde_json::Value::as_array)
@@ -399,7 +409,8 @@ async fn reconcile(quota: Arc<ResourceQuota>, state: Arc<State>) -> Result<Actio
 /// Whether two statuses hold the same quantities (compared as values: `1000m == 1`).
 fn same_status(old: Option<&ResourceQuotaStatus>, new: &ResourceQuotaStatus) -> bool {
     let Some(old) = old else { return false };
-    let eq = |a: &Option<BTreeMap<String, ApiQuantity>>, b: &Option<BTreeMap<String, ApiQuantity>>| {
+    let eq = |a: &Option<BTreeMap<String, ApiQuantity>>,
+              b: &Option<BTreeMap<String, ApiQuantity>>| {
         let (a, b) = (a.clone().unwrap_or_default(), b.clone().unwrap_or_default());
         a.len() == b.len()
             && a.iter().all(|(k, q)| {
@@ -440,7 +451,10 @@ mod tests {
         };
         assert_eq!(pod_resources(&pod, true)["cpu"].to_string(), "300m");
         pod.spec.as_mut().unwrap().init_containers = Some(vec![container("1")]);
-        assert_eq!(pod_resources(&pod, true)["cpu"], Quantity::parse("1").unwrap());
+        assert_eq!(
+            pod_resources(&pod, true)["cpu"],
+            Quantity::parse("1").unwrap()
+        );
         assert!(pod_resources(&pod, false).is_empty());
         assert!(!in_scopes(&pod, &["BestEffort".into()]));
     }

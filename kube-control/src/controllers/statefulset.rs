@@ -409,7 +409,8 @@ async fn reconcile(set: Arc<StatefulSet>, state: Arc<State>) -> Result<Action, E
     }
 
     // Status.
-    let min_ready = Duration::from_secs(u64::try_from(spec.min_ready_seconds.unwrap_or(0)).unwrap_or(0));
+    let min_ready =
+        Duration::from_secs(u64::try_from(spec.min_ready_seconds.unwrap_or(0)).unwrap_or(0));
     let now = kube_api::client::runtime::Clock::now(&kube_api::client::runtime::SystemClock);
     let mut st = StatefulSetStatus {
         observed_generation: set.metadata.generation,
@@ -466,7 +467,14 @@ async fn reconcile(set: Arc<StatefulSet>, state: Arc<State>) -> Result<Action, E
     live.push(update_name);
     live.extend(st.current_revision.clone());
     let limit = usize::try_from(spec.revision_history_limit.unwrap_or(10)).unwrap_or(10);
-    history::prune(&client, &ns, &history::owned(&state.revisions, &ns, &uid), &live, limit).await?;
+    history::prune(
+        &client,
+        &ns,
+        &history::owned(&state.revisions, &ns, &uid),
+        &live,
+        limit,
+    )
+    .await?;
 
     if avail < ready {
         // Look again when the ready pods become available.

@@ -67,14 +67,18 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken) {
     Controller::new(Api::<Pod>::all(client.clone()), Scope::all())
         .named("taint-eviction-controller")
         .shared(ctx.informers())
-        .watches(Api::<Node>::all(client), Scope::all(), move |node: &Node| {
-            let name = node.metadata.name.as_deref().unwrap_or_default();
-            pods.list()
-                .iter()
-                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
-                .map(|p| ObjectRef::from_meta(&p.metadata))
-                .collect()
-        })
+        .watches(
+            Api::<Node>::all(client),
+            Scope::all(),
+            move |node: &Node| {
+                let name = node.metadata.name.as_deref().unwrap_or_default();
+                pods.list()
+                    .iter()
+                    .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
+                    .map(|p| ObjectRef::from_meta(&p.metadata))
+                    .collect()
+            },
+        )
         .concurrency(4)
         .graceful_shutdown(token)
         .run(reconcile, default_error_policy, state)
@@ -217,7 +221,10 @@ mod tests {
         let t = taint("node.kubernetes.io/unreachable");
         assert_eq!(toleration_time(&[&t], &[]), None);
         assert_eq!(
-            toleration_time(&[&t], &[toleration("node.kubernetes.io/unreachable", "Exists", None)]),
+            toleration_time(
+                &[&t],
+                &[toleration("node.kubernetes.io/unreachable", "Exists", None)]
+            ),
             Some(None)
         );
         assert_eq!(

@@ -103,7 +103,11 @@ impl Kubelets {
 
     fn alive_nodes(&self) -> Vec<String> {
         let alive = self.alive.lock().unwrap();
-        alive.iter().filter(|(_, a)| **a).map(|(n, _)| n.clone()).collect()
+        alive
+            .iter()
+            .filter(|(_, a)| **a)
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     async fn tick(&self) {
@@ -195,7 +199,10 @@ impl Kubelets {
                             &format!("pods/{name}/binding"),
                             Some(&ns),
                         )
-                        .create(&PostParams::default(), serde_json::to_vec(&binding).unwrap())?;
+                        .create(
+                            &PostParams::default(),
+                            serde_json::to_vec(&binding).unwrap(),
+                        )?;
                         let _ = self.client.request_bytes(request).await;
                     }
                 }
@@ -239,7 +246,9 @@ impl Kubelets {
                         cond("Ready", ready),
                     ]);
                     pod.status = Some(st);
-                    let _ = pods.replace_status(&name, &PostParams::default(), &pod).await;
+                    let _ = pods
+                        .replace_status(&name, &PostParams::default(), &pod)
+                        .await;
                 }
                 Some(_) => {}
             }
@@ -255,12 +264,16 @@ fn affinity_allows(pod: &Pod, node: &str) -> bool {
         .as_ref()
         .and_then(|s| s.affinity.as_ref())
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .map(|r| r.node_selector_terms.clone());
     let Some(terms) = terms else { return true };
     terms.iter().any(|t| {
-        t.match_fields.iter().flatten().all(|f| {
-            f.key != "metadata.name" || f.values.iter().flatten().any(|v| v == node)
-        })
+        t.match_fields
+            .iter()
+            .flatten()
+            .all(|f| f.key != "metadata.name" || f.values.iter().flatten().any(|v| v == node))
     })
 }
