@@ -94,21 +94,19 @@ pub async fn ensure(
         let name = format!("{namespace}/{name}");
         move |source| Error::Api { what, name, source }
     };
-    if let Some(found) = existing
+    let same = existing
         .iter()
-        .find(|r| r.metadata.name.as_deref() == Some(&name))
-    {
-        if found.data.0 == data {
-            if found.revision.unwrap_or(0) < newest {
-                let mut moved = (**found).clone();
-                moved.revision = Some(newest + 1);
-                return api
-                    .replace(&name, &PostParams::default(), &moved)
-                    .await
-                    .map_err(err("updating"));
-            }
-            return Ok((**found).clone());
+        .find(|r| r.metadata.name.as_deref() == Some(&name) && r.data.0 == data);
+    if let Some(found) = same {
+        if found.revision.unwrap_or(0) < newest {
+            let mut moved = (**found).clone();
+            moved.revision = Some(newest + 1);
+            return api
+                .replace(&name, &PostParams::default(), &moved)
+                .await
+                .map_err(err("updating"));
         }
+        return Ok((**found).clone());
     }
     let mut labels = labels;
     labels.insert(REVISION_HASH_LABEL.to_owned(), hash.clone());

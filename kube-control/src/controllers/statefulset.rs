@@ -316,10 +316,11 @@ async fn reconcile(set: Arc<StatefulSet>, state: Arc<State>) -> Result<Action, E
 
     let mut pods: BTreeMap<i32, Arc<Pod>> = BTreeMap::new();
     for pod in state.pods.list_namespace(&ns) {
-        if is_controlled_by(&pod.metadata, &set.metadata) {
-            if let Some(ord) = ordinal_of(&name, &pod) {
-                pods.insert(ord, pod);
-            }
+        if !is_controlled_by(&pod.metadata, &set.metadata) {
+            continue;
+        }
+        if let Some(ord) = ordinal_of(&name, &pod) {
+            pods.insert(ord, pod);
         }
     }
 
@@ -335,7 +336,7 @@ async fn reconcile(set: Arc<StatefulSet>, state: Arc<State>) -> Result<Action, E
                 }
             }
             Some(pod) => {
-                if !parallel && !(running_and_ready(pod) && !terminating(pod)) {
+                if !parallel && (!running_and_ready(pod) || terminating(pod)) {
                     blocked = true;
                     break;
                 }
