@@ -313,3 +313,46 @@ async fn a_partitioned_rolling_update_replaces_only_ordinals_at_or_above_it() {
     token.cancel();
     task.await.unwrap();
 }
+
+/// `kubectl rollout status statefulset` returns once the rollout is done (real time: kubectl
+/// is a real process on a loopback port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_status_returns_when_done() {
+    let (server, _kubelets, token, task) = start().await;
+    let dir = std::env::temp_dir().join(format!("kube-control-sts-rollout-{}", std::process::id()));
+    let loopback = server.serve_loopback(&dir).await.unwrap();
+    let sets: Api<StatefulSet> = Api::namespaced(server.client(), "default");
+    sets.create(&PostParams::default(), &set(2)).await.unwrap();
+    let kubeconfig = loopback.kubeconfig().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "rollout",
+                "status",
+                "statefulset/db",
+                "-n",
+                "default",
+                "--timeout=120s",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running kubectl (scripts/setup installs it)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("roll out complete"), "{stdout}");
+    let st = sets.get("db").await.unwrap().status.unwrap();
+    assert_eq!(st.ready_replicas, Some(2));
+    loopback.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    token.cancel();
+    task.await.unwrap();
+}
