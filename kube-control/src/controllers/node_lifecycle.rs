@@ -207,8 +207,9 @@ async fn reconcile(node: Arc<Node>, state: Arc<State>) -> Result<Action, Error> 
                     source,
                 })?;
             tracing::info!(node = %name, "node stopped posting status: conditions Unknown");
-            mark_pods_not_ready(&state, &name).await?;
         }
+        // Idempotent, so a failed pass is completed by the retry.
+        mark_pods_not_ready(&state, &name).await?;
     }
     sync_taints(&state, &node).await?;
     Ok(next)
