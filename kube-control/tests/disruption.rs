@@ -173,3 +173,80 @@ async fn evictions_are_allowed_within_the_budget_and_refused_past_it() {
     token.cancel();
     controller.await.unwrap();
 }
+
+fn budget(name: &str) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some([("app".to_owned(), "web".to_owned())].into()),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+/// Without the controller: a budget whose status has not observed it refuses (429), two
+/// budgets over one pod are a 500, and a pending pod is evicted whatever the budget.
+#[tokio::test(start_paused = true)]
+async fn the_eviction_subresource_reads_the_budget_as_upstream() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("pending"))
+        .await
+        .unwrap();
+    let kubelets = Kubelets::start(client.clone());
+    kubelets.add_node("n1").await;
+    pods.create(&PostParams::default(), &pod("web-0"))
+        .await
+        .unwrap();
+    until_async("running pods", || async { running(&pods).await == 2 }).await;
+    // The kubelets made both Running; put one back to Pending for the last check.
+    let mut pending = pods.get("pending").await.unwrap();
+    pending.status.as_mut().unwrap().phase = Some("Pending".into());
+    kubelets.set_alive("n1", false);
+    pods.replace_status("pending", &PostParams::default(), &pending)
+        .await
+        .unwrap();
+
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    pdbs.create(&PostParams::default(), &budget("one"))
+        .await
+        .unwrap();
+    let e = evict(&client, "web-0").await.unwrap_err();
+    assert_eq!(e.code(), Some(429), "{e}");
+    assert!(
+        e.status()
+            .unwrap()
+            .message()
+            .contains("still being processed"),
+        "{e}"
+    );
+    pdbs.create(&PostParams::default(), &budget("two"))
+        .await
+        .unwrap();
+    let e = evict(&client, "web-0").await.unwrap_err();
+    assert_eq!(e.code(), Some(500), "{e}");
+    assert!(
+        e.status()
+            .unwrap()
+            .message()
+            .contains("more than one PodDisruptionBudget"),
+        "{e}"
+    );
+    evict(&client, "pending").await.unwrap();
+    assert!(
+        pods.get_opt("pending")
+            .await
+            .unwrap()
+            .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+    );
+}
