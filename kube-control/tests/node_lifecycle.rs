@@ -195,3 +195,48 @@ async fn a_silent_node_is_tainted_and_its_pods_evicted_by_their_tolerations() {
     lifecycle.await.unwrap();
     eviction.await.unwrap();
 }
+
+/// A taint that goes before a pod's tolerationSeconds run out cancels its eviction; a node
+/// that recovers in time keeps its pods.
+#[tokio::test(start_paused = true)]
+async fn a_node_back_in_time_keeps_its_pods() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let kubelets = Kubelets::start(client.clone());
+    kubelets.add_node("n1").await;
+    let ctx = ControllerContext::new(client.clone());
+    let token = CancellationToken::new();
+    let config = node_lifecycle::Config::default();
+    assert_eq!(config.node_monitor_grace_period, GRACE);
+    let lifecycle = tokio::spawn(node_lifecycle::run(ctx.clone(), token.clone(), config));
+    let eviction = tokio::spawn(taint_eviction::run(ctx.clone(), token.clone()));
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("patient", Some(Some(120))))
+        .await
+        .unwrap();
+    until_async("the pod ready", || async {
+        pod_ready(&pods.get("patient").await.unwrap())
+    })
+    .await;
+
+    kubelets.set_alive("n1", false);
+    until_async("the unreachable taints", || async {
+        !taints(&nodes.get("n1").await.unwrap()).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    kubelets.set_alive("n1", true);
+    until_async("the taints removed", || async {
+        taints(&nodes.get("n1").await.unwrap()).is_empty()
+    })
+    .await;
+    // Well past the 120 s the pod tolerated: the cancelled timer did not fire.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert!(!evicted(&pods, "patient").await);
+    assert!(pod_ready(&pods.get("patient").await.unwrap()));
+
+    token.cancel();
+    lifecycle.await.unwrap();
+    eviction.await.unwrap();
+}

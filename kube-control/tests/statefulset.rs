@@ -356,3 +356,36 @@ async fn kubectl_rollout_status_returns_when_done() {
     token.cancel();
     task.await.unwrap();
 }
+
+/// Parallel pod management creates every pod at once, without waiting for readiness, and
+/// removes the condemned ones at once.
+#[tokio::test(start_paused = true)]
+async fn parallel_creates_and_removes_at_once() {
+    let (server, kubelets, token, task) = start().await;
+    let client = server.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    // No pod becomes ready: ordered creation would stop at db-0.
+    kubelets
+        .hold_ready
+        .lock()
+        .unwrap()
+        .extend(["db-0", "db-1", "db-2"].map(String::from));
+    let mut s = set(3);
+    s.spec.pod_management_policy = Some("Parallel".into());
+    sets.create(&PostParams::default(), &s).await.unwrap();
+    until_async("three pods", || async {
+        all(&pods).await == names(&["db-0", "db-1", "db-2"])
+    })
+    .await;
+    sets.patch_scale(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+    )
+    .await
+    .unwrap();
+    until_async("no pods", || async { live(&pods).await.is_empty() }).await;
+    token.cancel();
+    task.await.unwrap();
+}

@@ -36,10 +36,10 @@ pub enum Error {
     },
 }
 
-/// The stock controller `taint-eviction-controller`.
+/// The stock controller `taint-eviction` (upstream: `taint-eviction-controller`).
 pub fn controller() -> StockController {
     StockController {
-        name: "taint-eviction-controller",
+        name: "taint-eviction",
         enabled_by_default: true,
         run: |ctx, token| Box::pin(run(ctx, token)),
     }
