@@ -68,6 +68,68 @@ async fn placement(pods: &Api<Pod>) -> BTreeMap<String, Vec<String>> {
     by_node
 }
 
+/// Follows the pods' watch from the list `start`, handing `check` the live placement (node -> sorted
+/// images) after every event, until `check` says the rollout is done. Unlike polling, no state
+/// in between is missed.
+async fn follow(
+    pods: &Api<Pod>,
+    start: k8s_openapi::List<Pod>,
+    mut check: impl FnMut(&BTreeMap<String, Vec<String>>) -> bool,
+) {
+    use futures::StreamExt;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
+    let describe = |p: &Pod| {
+        let spec = p.spec.clone().unwrap();
+        (
+            spec.node_name.unwrap(),
+            spec.containers[0].image.clone().unwrap(),
+        )
+    };
+    let mut live: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let rv = start.metadata.resource_version.clone().unwrap();
+    for p in start.items {
+        if p.metadata.deletion_timestamp.is_none() {
+            live.insert(p.metadata.name.clone().unwrap(), describe(&p));
+        }
+    }
+    let mut events = pods
+        .watch(&kube_api::client::WatchParams::default().after(&rv))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("the rollout did not finish")
+            .expect("the watch ended")
+            .unwrap();
+        let (pod, gone) = match event {
+            WatchEvent::Added(p) | WatchEvent::Modified(p) => {
+                let gone = p.metadata.deletion_timestamp.is_some();
+                (p, gone)
+            }
+            WatchEvent::Deleted(p) => (p, true),
+            _ => continue,
+        };
+        let name = pod.metadata.name.clone().unwrap();
+        if gone {
+            live.remove(&name);
+        } else {
+            live.insert(name, describe(&pod));
+        }
+        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (node, image) in live.values() {
+            by_node.entry(node.clone()).or_default().push(image.clone());
+        }
+        for images in by_node.values_mut() {
+            images.sort();
+        }
+        if check(&by_node) {
+            return;
+        }
+    }
+}
+
 fn expect(nodes: &[&str], image: &str) -> BTreeMap<String, Vec<String>> {
     nodes
         .iter()
@@ -173,12 +235,12 @@ async fn one_pod_per_eligible_node() {
     // A rolling update (maxUnavailable 1) replaces every pod, never two nodes down at once.
     let mut ds = sets.get("agent").await.unwrap();
     ds.spec.template.spec.as_mut().unwrap().containers[0].image = Some("agent:2".into());
+    let start = pods.list(&Default::default()).await.unwrap();
     sets.replace("agent", &PostParams::default(), &ds)
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    loop {
-        let now = placement(&pods).await;
+    let mut down_at_once = 0;
+    follow(&pods, start, |now| {
         let missing = ["n1", "n2", "n3"]
             .iter()
             .filter(|n| !now.contains_key(**n))
@@ -187,12 +249,11 @@ async fn one_pod_per_eligible_node() {
             missing <= 1,
             "more than maxUnavailable nodes without a pod: {now:?}"
         );
-        if now == expect(&["n1", "n2", "n3"], "agent:2") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "rollout: {now:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        down_at_once = down_at_once.max(missing);
+        *now == expect(&["n1", "n2", "n3"], "agent:2")
+    })
+    .await;
+    assert_eq!(down_at_once, 1, "the old pods were never deleted first");
     until_async("the updated status", || async {
         let s = sets.get("agent").await.unwrap().status.unwrap_or_default();
         s.updated_number_scheduled == Some(3)
@@ -200,6 +261,62 @@ async fn one_pod_per_eligible_node() {
             && s.observed_generation == Some(2)
     })
     .await;
+    token.cancel();
+    task.await.unwrap();
+}
+
+/// With maxSurge 1 and maxUnavailable 0, a new pod starts beside the old one on one node at a
+/// time, and every node keeps a pod throughout.
+#[tokio::test(start_paused = true)]
+async fn a_surging_rolling_update_keeps_every_node_served() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let kubelets = Kubelets::start(client.clone());
+    kubelets.add_node("n1").await;
+    kubelets.add_node("n2").await;
+    let token = CancellationToken::new();
+    let task = tokio::spawn(daemonset::run(
+        ControllerContext::new(client.clone()),
+        token.clone(),
+    ));
+    let sets: Api<DaemonSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut ds = daemon_set();
+    ds.spec.update_strategy = Some(k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(k8s_openapi::api::apps::v1::RollingUpdateDaemonSet {
+            max_surge: Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)),
+            max_unavailable: Some(
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(0),
+            ),
+        }),
+    });
+    sets.create(&PostParams::default(), &ds).await.unwrap();
+    until_async("a pod on each node", || async {
+        placement(&pods).await == expect(&["n1", "n2"], "agent:1")
+    })
+    .await;
+    until_async("both available", || async {
+        let s = sets.get("agent").await.unwrap().status.unwrap_or_default();
+        s.number_available == Some(2)
+    })
+    .await;
+    let mut ds = sets.get("agent").await.unwrap();
+    ds.spec.template.spec.as_mut().unwrap().containers[0].image = Some("agent:2".into());
+    let start = pods.list(&Default::default()).await.unwrap();
+    sets.replace("agent", &PostParams::default(), &ds)
+        .await
+        .unwrap();
+    let mut surged = false;
+    follow(&pods, start, |now| {
+        assert_eq!(now.len(), 2, "a node without a pod: {now:?}");
+        let doubled = now.values().filter(|p| p.len() > 1).count();
+        assert!(doubled <= 1, "more than maxSurge nodes surging: {now:?}");
+        surged |= doubled == 1;
+        *now == expect(&["n1", "n2"], "agent:2")
+    })
+    .await;
+    assert!(surged, "no node ever ran the new pod beside the old one");
     token.cancel();
     task.await.unwrap();
 }
