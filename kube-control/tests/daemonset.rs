@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Kubelets, until_async};
+use common::{Kubelets, follow, until_async};
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{Container, NodeSpec, Pod, PodSpec, PodTemplateSpec, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -68,66 +68,20 @@ async fn placement(pods: &Api<Pod>) -> BTreeMap<String, Vec<String>> {
     by_node
 }
 
-/// Follows the pods' watch from the list `start`, handing `check` the live placement (node -> sorted
-/// images) after every event, until `check` says the rollout is done. Unlike polling, no state
-/// in between is missed.
-async fn follow(
-    pods: &Api<Pod>,
-    start: k8s_openapi::List<Pod>,
-    mut check: impl FnMut(&BTreeMap<String, Vec<String>>) -> bool,
-) {
-    use futures::StreamExt;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
-    let describe = |p: &Pod| {
-        let spec = p.spec.clone().unwrap();
-        (
-            spec.node_name.unwrap(),
-            spec.containers[0].image.clone().unwrap(),
-        )
-    };
-    let mut live: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let rv = start.metadata.resource_version.clone().unwrap();
-    for p in start.items {
-        if p.metadata.deletion_timestamp.is_none() {
-            live.insert(p.metadata.name.clone().unwrap(), describe(&p));
-        }
+/// Node name -> sorted images of `live` pods.
+fn placed(live: &BTreeMap<String, Pod>) -> BTreeMap<String, Vec<String>> {
+    let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in live.values() {
+        let spec = p.spec.as_ref().unwrap();
+        by_node
+            .entry(spec.node_name.clone().unwrap_or_default())
+            .or_default()
+            .push(spec.containers[0].image.clone().unwrap());
     }
-    let mut events = pods
-        .watch(&kube_api::client::WatchParams::default().after(&rv))
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .expect("the rollout did not finish")
-            .expect("the watch ended")
-            .unwrap();
-        let (pod, gone) = match event {
-            WatchEvent::Added(p) | WatchEvent::Modified(p) => {
-                let gone = p.metadata.deletion_timestamp.is_some();
-                (p, gone)
-            }
-            WatchEvent::Deleted(p) => (p, true),
-            _ => continue,
-        };
-        let name = pod.metadata.name.clone().unwrap();
-        if gone {
-            live.remove(&name);
-        } else {
-            live.insert(name, describe(&pod));
-        }
-        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (node, image) in live.values() {
-            by_node.entry(node.clone()).or_default().push(image.clone());
-        }
-        for images in by_node.values_mut() {
-            images.sort();
-        }
-        if check(&by_node) {
-            return;
-        }
+    for images in by_node.values_mut() {
+        images.sort();
     }
+    by_node
 }
 
 fn expect(nodes: &[&str], image: &str) -> BTreeMap<String, Vec<String>> {
@@ -240,7 +194,8 @@ async fn one_pod_per_eligible_node() {
         .await
         .unwrap();
     let mut down_at_once = 0;
-    follow(&pods, start, |now| {
+    follow(&pods, start, |live, _| {
+        let now = &placed(live);
         let missing = ["n1", "n2", "n3"]
             .iter()
             .filter(|n| !now.contains_key(**n))
@@ -308,7 +263,8 @@ async fn a_surging_rolling_update_keeps_every_node_served() {
         .await
         .unwrap();
     let mut surged = false;
-    follow(&pods, start, |now| {
+    follow(&pods, start, |live, _| {
+        let now = &placed(live);
         assert_eq!(now.len(), 2, "a node without a pod: {now:?}");
         let doubled = now.values().filter(|p| p.len() > 1).count();
         assert!(doubled <= 1, "more than maxSurge nodes surging: {now:?}");

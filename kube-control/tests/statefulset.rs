@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Kubelets, until_async};
+use common::{Change, Kubelets, follow, until_async};
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetSpec,
     StatefulSetUpdateStrategy,
@@ -110,6 +110,12 @@ async fn all(pods: &Api<Pod>) -> Vec<String> {
     names
 }
 
+fn ordinal(pod: &Pod) -> i32 {
+    pod.metadata.labels.as_ref().unwrap()["apps.kubernetes.io/pod-index"]
+        .parse()
+        .unwrap()
+}
+
 fn names(n: &[&str]) -> Vec<String> {
     n.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -138,6 +144,27 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
     let client = server.client();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    // Every creation, as the watch shows it, finds the lower ordinals Running and Ready.
+    let start = pods.list(&Default::default()).await.unwrap();
+    let watcher = {
+        let pods = pods.clone();
+        tokio::spawn(async move {
+            follow(&pods, start, |live, change| {
+                if let Change::Added(pod) = change {
+                    let ord = ordinal(pod);
+                    for lower in 0..ord {
+                        let p = live.get(&format!("db-{lower}"));
+                        assert!(
+                            p.is_some_and(statefulset::running_and_ready),
+                            "db-{ord} created before db-{lower} was Running and Ready"
+                        );
+                    }
+                }
+                live.len() == 3 && live.values().all(statefulset::running_and_ready)
+            })
+            .await;
+        })
+    };
     // db-1 is held not ready: db-2 must wait for it.
     kubelets.hold_ready.lock().unwrap().push("db-1".into());
     sets.create(&PostParams::default(), &set(3)).await.unwrap();
@@ -188,7 +215,10 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
         1
     );
 
+    watcher.await.unwrap();
+
     // Scale down to one: db-2 goes before db-1, never the other way round.
+    let start = pods.list(&Default::default()).await.unwrap();
     sets.patch_scale(
         "db",
         &PatchParams::default(),
@@ -197,27 +227,20 @@ async fn ordered_ready_scales_up_in_order_and_down_in_reverse() {
     .await
     .unwrap();
     let mut seen: Vec<Vec<String>> = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    loop {
-        let now = live(&pods).await;
-        if seen.last() != Some(&now) {
-            seen.push(now.clone());
+    follow(&pods, start, |live, change| {
+        if let Change::Gone(pod) = change {
+            let ord = ordinal(pod);
+            assert!(
+                live.values().all(|p| ordinal(p) < ord),
+                "db-{ord} went before a higher ordinal: {:?}",
+                live.keys()
+            );
         }
-        if now == names(&["db-0"]) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "scale down: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for state in &seen {
-        assert!(
-            !state.contains(&"db-2".to_owned()) || state.contains(&"db-1".to_owned()),
-            "db-1 went before db-2: {seen:?}"
-        );
-    }
+        let now: Vec<String> = live.keys().cloned().collect();
+        seen.push(now.clone());
+        now == names(&["db-0"])
+    })
+    .await;
     assert!(seen.contains(&names(&["db-0", "db-1"])), "{seen:?}");
     until_async("status of one", || async {
         sets.get("db")

@@ -277,3 +277,64 @@ fn affinity_allows(pod: &Pod, node: &str) -> bool {
             .all(|f| f.key != "metadata.name" || f.values.iter().flatten().any(|v| v == node))
     })
 }
+
+/// A change a pod watch reported, as [`follow`] hands it on.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A new pod.
+    Added(&'a Pod),
+    /// A live pod changed.
+    Modified(&'a Pod),
+    /// A pod was deleted or began terminating.
+    Gone(&'a Pod),
+}
+
+/// Follows the pods' watch from the list `start`, handing `check` the live (not terminating)
+/// pods by name after every change, until `check` says it is done. Unlike polling on a paused
+/// clock (where virtual time can jump while a request is in flight), no state is missed.
+pub async fn follow(
+    pods: &Api<Pod>,
+    start: k8s_openapi::List<Pod>,
+    mut check: impl FnMut(&BTreeMap<String, Pod>, Change<'_>) -> bool,
+) {
+    use futures::StreamExt;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
+    let rv = start.metadata.resource_version.clone().unwrap();
+    let mut live: BTreeMap<String, Pod> = start
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| (p.metadata.name.clone().unwrap(), p))
+        .collect();
+    let mut events = pods
+        .watch(&kube_api::client::WatchParams::default().after(&rv))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("timed out following the pods")
+            .expect("the watch ended")
+            .unwrap();
+        let (pod, deleted) = match event {
+            WatchEvent::Added(p) | WatchEvent::Modified(p) => (p, false),
+            WatchEvent::Deleted(p) => (p, true),
+            _ => continue,
+        };
+        let name = pod.metadata.name.clone().unwrap();
+        let done = if deleted || pod.metadata.deletion_timestamp.is_some() {
+            if live.remove(&name).is_none() {
+                continue;
+            }
+            check(&live, Change::Gone(&pod))
+        } else if live.insert(name, pod.clone()).is_some() {
+            check(&live, Change::Modified(&pod))
+        } else {
+            check(&live, Change::Added(&pod))
+        };
+        if done {
+            return;
+        }
+    }
+}
