@@ -412,3 +412,66 @@ async fn parallel_creates_and_removes_at_once() {
     token.cancel();
     task.await.unwrap();
 }
+
+/// OnDelete: a template change replaces no pod; a deleted pod comes back at the update
+/// revision.
+#[tokio::test(start_paused = true)]
+async fn on_delete_updates_only_deleted_pods() {
+    let (server, _kubelets, token, task) = start().await;
+    let client = server.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let mut s = set(2);
+    s.spec.update_strategy = Some(StatefulSetUpdateStrategy {
+        type_: Some("OnDelete".into()),
+        rolling_update: None,
+    });
+    sets.create(&PostParams::default(), &s).await.unwrap();
+    until_async("two ready", || async {
+        sets.get("db")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default()
+            .ready_replicas
+            == Some(2)
+    })
+    .await;
+    let mut s = sets.get("db").await.unwrap();
+    s.spec.template.spec.as_mut().unwrap().containers[0].image = Some("db:2".into());
+    sets.replace("db", &PostParams::default(), &s)
+        .await
+        .unwrap();
+    until_async("the new update revision", || async {
+        let st = sets.get("db").await.unwrap().status.unwrap_or_default();
+        st.update_revision != st.current_revision && st.observed_generation == Some(2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let image = |p: &Pod| {
+        p.spec.as_ref().unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    };
+    for name in ["db-0", "db-1"] {
+        assert_eq!(image(&pods.get(name).await.unwrap()), "db:1");
+    }
+    pods.delete("db-1", &Default::default()).await.unwrap();
+    until_async("db-1 back at db:2", || async {
+        pods.get_opt("db-1").await.unwrap().is_some_and(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && image(&p) == "db:2"
+                && statefulset::running_and_ready(&p)
+        })
+    })
+    .await;
+    assert_eq!(image(&pods.get("db-0").await.unwrap()), "db:1");
+    let st = sets.get("db").await.unwrap().status.unwrap();
+    assert_eq!(
+        (st.current_replicas, st.updated_replicas),
+        (Some(1), Some(1))
+    );
+    token.cancel();
+    task.await.unwrap();
+}

@@ -208,7 +208,11 @@ async fn reconcile(node: Arc<Node>, state: Arc<State>) -> Result<Action, Error> 
                 })?;
             tracing::info!(node = %name, "node stopped posting status: conditions Unknown");
         }
-        // Idempotent, so a failed pass is completed by the retry.
+        // Idempotent, so a failed pass is completed by the retry. The pod cache is no trigger
+        // of this controller, so it may still be listing.
+        if !state.pods.has_synced() {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
         mark_pods_not_ready(&state, &name).await?;
     }
     sync_taints(&state, &node).await?;
