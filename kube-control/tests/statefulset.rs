@@ -467,11 +467,11 @@ async fn on_delete_updates_only_deleted_pods() {
     })
     .await;
     assert_eq!(image(&pods.get("db-0").await.unwrap()), "db:1");
-    let st = sets.get("db").await.unwrap().status.unwrap();
-    assert_eq!(
-        (st.current_replicas, st.updated_replicas),
-        (Some(1), Some(1))
-    );
+    until_async("one current, one updated", || async {
+        let st = sets.get("db").await.unwrap().status.unwrap_or_default();
+        (st.current_replicas, st.updated_replicas, st.ready_replicas) == (Some(1), Some(1), Some(2))
+    })
+    .await;
     token.cancel();
     task.await.unwrap();
 }
