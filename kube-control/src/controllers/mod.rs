@@ -7,10 +7,18 @@
 //! claiming, pods from templates, the worker loop.
 
 pub mod common;
+pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod garbage_collector;
+pub mod history;
+pub mod int_or_percent;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod replicaset;
+pub mod resource_quota;
+pub mod statefulset;
+pub mod taint_eviction;
 
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
@@ -43,9 +51,15 @@ impl std::fmt::Debug for StockController {
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
     vec![
+        daemonset::controller(),
         deployment::controller(),
+        disruption::controller(),
         garbage_collector::controller(),
         namespace::controller(),
+        node_lifecycle::controller(),
         replicaset::controller(),
+        resource_quota::controller(),
+        statefulset::controller(),
+        taint_eviction::controller(),
     ]
 }

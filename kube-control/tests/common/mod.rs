@@ -3,7 +3,13 @@
 
 #![allow(dead_code)]
 
+mod kubelets;
 pub mod workloads;
+
+// Kubelets that renew Leases, run bound pods and finish deletions, and `follow` for orderings
+// seen on every watch event (the node, stateful and policy controller tests).
+#[allow(unused_imports)] // each test file uses one of the two players
+pub use kubelets::*;
 
 use std::cell::OnceCell;
 use std::sync::Arc;
