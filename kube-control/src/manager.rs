@@ -152,14 +152,21 @@ mod tests {
 
     #[test]
     fn controllers_flag_as_upstream() {
-        assert_eq!(
-            names("*"),
-            ["deployment", "garbage-collector", "namespace", "replicaset"]
-        );
-        assert_eq!(
-            names("*,-namespace"),
-            ["deployment", "garbage-collector", "replicaset"]
-        );
+        let defaults: Vec<&str> = crate::stock()
+            .iter()
+            .filter(|c| c.enabled_by_default)
+            .map(|c| c.name)
+            .collect();
+        for name in ["deployment", "garbage-collector", "namespace", "replicaset"] {
+            assert!(defaults.contains(&name), "{name} runs by default");
+        }
+        assert_eq!(names("*"), defaults);
+        let without: Vec<&str> = defaults
+            .iter()
+            .copied()
+            .filter(|n| *n != "namespace")
+            .collect();
+        assert_eq!(names("*,-namespace"), without);
         assert_eq!(names("replicaset"), ["replicaset"]);
         assert_eq!(names("replicaset,-replicaset"), Vec::<&str>::new());
         let err = select("*,-nope").unwrap_err();
