@@ -36,6 +36,7 @@ pub use list::{ListItem, ListOptions, ListResult, RvMatch};
 pub use source::{ListWatchSource, StoreSource};
 pub use strategy::{DefaultStrategy, Strategy};
 pub use update::UpdateOutcome;
+pub(crate) use create::random_suffix;
 
 /// How many times a read-modify-write is tried on conflicts with concurrent writers before the
 /// request fails with 409. Each retry starts from the value the conflict returned, so a failure
