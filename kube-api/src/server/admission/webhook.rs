@@ -131,32 +131,54 @@ impl MutatingAdmission for MutatingWebhooks {
         if is_webhook_configuration(attrs) {
             return Ok(());
         }
-        for hook in matching(Kind::Mutating, attrs, storage).await? {
+        let hooks = matching(Kind::Mutating, attrs, storage).await?;
+        let mut last_change = None;
+        for (i, hook) in hooks.iter().enumerate() {
+            // Reinvoked by the chain for a later plugin's change: only IfNeeded hooks run.
             if attrs.reinvoked && hook.reinvocation != "IfNeeded" {
                 continue;
             }
-            let Some(response) = call_or_fail(&hook, attrs, storage).await? else {
-                continue;
-            };
-            let Some(patch) = response.patch else {
-                continue;
-            };
-            let object = attrs.object.as_ref().ok_or_else(|| {
-                StatusError::internal(format!(
-                    "admission webhook {:?} sent a patch for a request without an object",
-                    hook.name
-                ))
-            })?;
-            let patched = kube_core::patch::json::apply(object, &patch).map_err(|e| {
-                StatusError::internal(format!(
-                    "admission webhook {:?} sent a patch that does not apply: {e}",
-                    hook.name
-                ))
-            })?;
-            attrs.object = Some(patched);
+            if mutate(hook, attrs, storage).await? {
+                last_change = Some(i);
+            }
+        }
+        // Upstream's reinvocation: once more, for IfNeeded hooks that ran before a change.
+        if let Some(last) = last_change.filter(|_| !attrs.reinvoked) {
+            for hook in hooks[..last]
+                .iter()
+                .filter(|h| h.reinvocation == "IfNeeded")
+            {
+                mutate(hook, attrs, storage).await?;
+            }
         }
         Ok(())
     }
+}
+
+/// Calls one mutating webhook and applies its patch; whether the object changed.
+async fn mutate(hook: &Hook, attrs: &mut Attributes, storage: &Storage) -> Result<bool, StatusError> {
+    let Some(response) = call_or_fail(hook, attrs, storage).await? else {
+        return Ok(false);
+    };
+    attrs.warnings.extend(response.warnings);
+    let Some(patch) = response.patch else {
+        return Ok(false);
+    };
+    let object = attrs.object.as_ref().ok_or_else(|| {
+        StatusError::internal(format!(
+            "admission webhook {:?} sent a patch for a request without an object",
+            hook.name
+        ))
+    })?;
+    let patched = kube_core::patch::json::apply(object, &patch).map_err(|e| {
+        StatusError::internal(format!(
+            "admission webhook {:?} sent a patch that does not apply: {e}",
+            hook.name
+        ))
+    })?;
+    let changed = patched != *object;
+    attrs.object = Some(patched);
+    Ok(changed)
 }
 
 #[async_trait]
