@@ -100,6 +100,30 @@ pub struct Attributes {
     /// Whether the mutating plugins are being run again because a later one changed the
     /// object (upstream's reinvocation); webhooks with `reinvocationPolicy: Never` skip it.
     pub reinvoked: bool,
+    /// What plugins read for this request, kept across its attempts.
+    pub reads: Reads,
+}
+
+/// Objects plugins read during one request (webhook configurations, say), shared by the
+/// attempts of an update retried on conflicts so that a retry does not read them again.
+#[derive(Debug, Clone, Default)]
+pub struct Reads(Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<Vec<Value>>>>>);
+
+impl Reads {
+    /// What was kept under `key`.
+    pub fn get(&self, key: &str) -> Option<Arc<Vec<Value>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    /// Keeps `objects` under `key`; returns them.
+    pub fn put(&self, key: &str, objects: Vec<Value>) -> Arc<Vec<Value>> {
+        let objects = Arc::new(objects);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), Arc::clone(&objects));
+        objects
+    }
 }
 
 impl Attributes {
@@ -121,6 +145,7 @@ impl Attributes {
             options: request.options.clone(),
             warnings: Vec::new(),
             reinvoked: false,
+            reads: request.reads.clone(),
         }
     }
 
@@ -311,6 +336,8 @@ pub struct Request<'a> {
     pub options: Option<Value>,
     /// The warnings the plugins gave, for the response's `Warning` headers.
     pub warnings: std::sync::Mutex<Vec<String>>,
+    /// What plugins read, kept across the attempts of the request.
+    pub reads: Reads,
 }
 
 impl<'a> Request<'a> {
@@ -322,6 +349,7 @@ impl<'a> Request<'a> {
             subresource,
             options: None,
             warnings: std::sync::Mutex::new(Vec::new()),
+            reads: Reads::default(),
         }
     }
 

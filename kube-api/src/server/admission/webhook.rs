@@ -1,8 +1,8 @@
 //! Admission webhooks: MutatingWebhookConfiguration and ValidatingWebhookConfiguration
 //! (admissionregistration.k8s.io/v1), called over HTTPS with AdmissionReview v1.
 //!
-//! For each request the configurations are read from the storage's list source (the watch
-//! cache, in memory, when the server has one), sorted by name as upstream's are. A webhook is
+//! For each request the configurations are read from the store (once, however often the
+//! request is retried on conflicts), in name order as upstream's are. A webhook is
 //! called when its `rules` (operations, apiGroups, apiVersions, resources with `*` and
 //! `x/*`, scope), `namespaceSelector` and `objectSelector` match. It is reached at
 //! `clientConfig.url`, or for `clientConfig.service` at the first address of the service's
@@ -34,7 +34,7 @@ use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 
 use super::{Attributes, MutatingAdmission, Operation, ValidatingAdmission};
-use crate::server::storage::{ListOptions, Storage, meta};
+use crate::server::storage::{Storage, meta};
 
 /// How long a call waits when `timeoutSeconds` is not set (upstream's 10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -263,13 +263,10 @@ async fn matching(
     attrs: &Attributes,
     storage: &Storage,
 ) -> Result<Vec<Hook>, StatusError> {
-    let configs = storage
-        .list(&kind.info(), "", &ListOptions::default())
-        .await?
-        .items;
+    let configs = configurations(kind, attrs, storage).await?;
     let mut hooks = Vec::new();
     let mut namespace_labels = None;
-    for config in configs {
+    for config in configs.iter() {
         let Some(list) = config.get("webhooks").and_then(Value::as_array) else {
             continue;
         };
@@ -302,6 +299,31 @@ async fn matching(
         }
     }
     Ok(hooks)
+}
+
+/// The configurations of `kind`, in name order: read from the store once per request (one
+/// range read; upstream keeps them in an informer) and kept in `attrs.reads` for its retries.
+async fn configurations(
+    kind: Kind,
+    attrs: &Attributes,
+    storage: &Storage,
+) -> Result<Arc<Vec<Value>>, StatusError> {
+    let info = kind.info();
+    if let Some(kept) = attrs.reads.get(&info.plural) {
+        return Ok(kept);
+    }
+    let prefix = crate::server::storage::key::collection_prefix(&info, "");
+    let listed = storage
+        .store()
+        .list(kube_store::ListRequest::prefix(prefix))
+        .await
+        .map_err(|e| crate::server::storage::store_error(e, &info, ""))?;
+    let configs = listed
+        .items
+        .iter()
+        .map(|kv| crate::server::storage::decode(&info, kv))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(attrs.reads.put(&info.plural, configs))
 }
 
 /// The namespace a namespaceSelector is matched against: the request's namespace, the
