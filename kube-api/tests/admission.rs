@@ -113,7 +113,8 @@ async fn answer(req: Request<hyper::body::Incoming>) -> http::Response<Full<Byte
         "/copy-b" if label("b").is_some() => add_label("seen-b", "yes"),
         "/validate" if label("bad").as_deref() == Some("true") => {
             response["allowed"] = json!(false);
-            response["status"] = json!({"code": 403, "message": "the label bad=true is not allowed"});
+            response["status"] =
+                json!({"code": 403, "message": "the label bad=true is not allowed"});
             None
         }
         "/validate" => {
@@ -223,14 +224,24 @@ async fn a_mutating_webhook_labels_pods_and_a_validating_one_rejects_bad_ones() 
         &s,
         "MutatingWebhookConfiguration",
         "labeller",
-        vec![hook("label.example.com", &w.url("/mutate"), &w.ca_bundle, json!({}))],
+        vec![hook(
+            "label.example.com",
+            &w.url("/mutate"),
+            &w.ca_bundle,
+            json!({}),
+        )],
     )
     .await;
     register(
         &s,
         "ValidatingWebhookConfiguration",
         "policy",
-        vec![hook("deny.example.com", &w.url("/validate"), &w.ca_bundle, json!({}))],
+        vec![hook(
+            "deny.example.com",
+            &w.url("/validate"),
+            &w.ca_bundle,
+            json!({}),
+        )],
     )
     .await;
 
@@ -244,13 +255,19 @@ async fn a_mutating_webhook_labels_pods_and_a_validating_one_rejects_bad_ones() 
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let warning = response.headers().get("warning").unwrap().to_str().unwrap();
-    assert!(warning.contains("validated by the test webhook"), "{warning}");
+    assert!(
+        warning.contains("validated by the test webhook"),
+        "{warning}"
+    );
     let (_, stored) = s.get("/api/v1/namespaces/default/pods/good").await;
     assert_eq!(stored["metadata"]["labels"]["mutated"], "true", "{stored}");
     assert_eq!(stored["metadata"]["labels"]["app"], "web");
 
     let (code, status) = s
-        .post("/api/v1/namespaces/default/pods", pod("bad", json!({"bad": "true"})))
+        .post(
+            "/api/v1/namespaces/default/pods",
+            pod("bad", json!({"bad": "true"})),
+        )
         .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
     assert_eq!(
@@ -302,7 +319,10 @@ async fn a_dry_run_is_refused_by_a_webhook_with_side_effects() {
     )
     .await;
     let (code, status) = s
-        .post("/api/v1/namespaces/default/pods?dryRun=All", pod("dry", json!({})))
+        .post(
+            "/api/v1/namespaces/default/pods?dryRun=All",
+            pod("dry", json!({})),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{status}");
     assert_eq!(
@@ -421,11 +441,17 @@ async fn namespace_and_object_selectors_choose_the_requests_a_webhook_sees() {
     )
     .await;
     let (code, _) = s
-        .post("/api/v1/namespaces/unchecked/pods", pod("p", json!({"bad": "true"})))
+        .post(
+            "/api/v1/namespaces/unchecked/pods",
+            pod("p", json!({"bad": "true"})),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED);
     let (code, _) = s
-        .post("/api/v1/namespaces/checked/pods", pod("p", json!({"bad": "true"})))
+        .post(
+            "/api/v1/namespaces/checked/pods",
+            pod("p", json!({"bad": "true"})),
+        )
         .await;
     assert_eq!(code, StatusCode::FORBIDDEN);
 
@@ -442,13 +468,22 @@ async fn namespace_and_object_selectors_choose_the_requests_a_webhook_sees() {
     )
     .await;
     let (_, front) = s
-        .post("/api/v1/namespaces/unchecked/pods", pod("front", json!({"tier": "front"})))
+        .post(
+            "/api/v1/namespaces/unchecked/pods",
+            pod("front", json!({"tier": "front"})),
+        )
         .await;
     assert_eq!(front["metadata"]["labels"]["mutated"], "true", "{front}");
     let (_, back) = s
-        .post("/api/v1/namespaces/unchecked/pods", pod("back", json!({"tier": "back"})))
+        .post(
+            "/api/v1/namespaces/unchecked/pods",
+            pod("back", json!({"tier": "back"})),
+        )
         .await;
-    assert!(back["metadata"]["labels"].get("mutated").is_none(), "{back}");
+    assert!(
+        back["metadata"]["labels"].get("mutated").is_none(),
+        "{back}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,7 +506,12 @@ async fn an_if_needed_webhook_runs_again_after_a_later_one_changes_the_object() 
         &s,
         "MutatingWebhookConfiguration",
         "b-label",
-        vec![hook("label-b.example.com", &w.url("/label-b"), &w.ca_bundle, json!({}))],
+        vec![hook(
+            "label-b.example.com",
+            &w.url("/label-b"),
+            &w.ca_bundle,
+            json!({}),
+        )],
     )
     .await;
     let (code, created) = s
@@ -495,7 +535,10 @@ async fn an_if_needed_webhook_runs_again_after_a_later_one_changes_the_object() 
         .post("/api/v1/namespaces/default/pods", pod("q", json!({})))
         .await;
     assert_eq!(created["metadata"]["labels"]["b"], "yes");
-    assert!(created["metadata"]["labels"].get("seen-b").is_none(), "{created}");
+    assert!(
+        created["metadata"]["labels"].get("seen-b").is_none(),
+        "{created}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,17 +581,26 @@ async fn pods_get_their_service_account_token_volume_and_default_tolerations() {
     assert_eq!(spec["serviceAccountName"], "default");
     let volume = &spec["volumes"][0];
     let name = volume["name"].as_str().unwrap();
-    assert!(name.starts_with("kube-api-access-") && name.len() == 21, "{name}");
+    assert!(
+        name.starts_with("kube-api-access-") && name.len() == 21,
+        "{name}"
+    );
     let sources = &volume["projected"]["sources"];
     assert_eq!(sources[0]["serviceAccountToken"]["path"], "token");
     assert_eq!(sources[1]["configMap"]["name"], "kube-root-ca.crt");
-    assert_eq!(sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"], "metadata.namespace");
+    assert_eq!(
+        sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
     assert_eq!(
         spec["containers"][0]["volumeMounts"][0],
         json!({"name": name, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"})
     );
     let tolerations = spec["tolerations"].as_array().unwrap();
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         assert!(
             tolerations.contains(&json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})),
             "{tolerations:?}"
@@ -575,22 +627,44 @@ async fn pods_get_their_service_account_token_volume_and_default_tolerations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_restriction_keeps_a_node_to_its_own_node_and_pods() {
     let s = TestServer::new().await;
-    let node = |name: &str, labels: Value| {
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}})
-    };
+    let node = |name: &str, labels: Value| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}});
     let nodes = ["system:nodes"];
     let (code, _) = s.post("/api/v1/nodes", node("node-b", json!({}))).await;
     assert_eq!(code, StatusCode::CREATED);
 
-    let (code, body) = call_as(&s, "system:node:node-a", &nodes, Method::POST, "/api/v1/nodes", node("node-a", json!({"zone": "a"}))).await;
+    let (code, body) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::POST,
+        "/api/v1/nodes",
+        node("node-a", json!({"zone": "a"})),
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
-    let (code, status) = call_as(&s, "system:node:node-a", &nodes, Method::POST, "/api/v1/nodes", node("node-c", json!({}))).await;
+    let (code, status) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::POST,
+        "/api/v1/nodes",
+        node("node-c", json!({})),
+    )
+    .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
     assert_eq!(
         status["message"],
         "nodes \"node-c\" is forbidden: node \"node-a\" is not allowed to modify node \"node-c\""
     );
-    let (code, status) = call_as(&s, "system:node:node-a", &nodes, Method::PUT, "/api/v1/nodes/node-b", node("node-b", json!({"x": "y"}))).await;
+    let (code, status) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::PUT,
+        "/api/v1/nodes/node-b",
+        node("node-b", json!({"x": "y"})),
+    )
+    .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
     let (code, status) = call_as(
         &s,
@@ -598,7 +672,10 @@ async fn node_restriction_keeps_a_node_to_its_own_node_and_pods() {
         &nodes,
         Method::PUT,
         "/api/v1/nodes/node-a",
-        node("node-a", json!({"node-restriction.kubernetes.io/pool": "gold"})),
+        node(
+            "node-a",
+            json!({"node-restriction.kubernetes.io/pool": "gold"}),
+        ),
     )
     .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
@@ -606,11 +683,27 @@ async fn node_restriction_keeps_a_node_to_its_own_node_and_pods() {
         status["message"],
         "nodes \"node-a\" is forbidden: is not allowed to modify labels: node-restriction.kubernetes.io/pool"
     );
-    let (code, status) = call_as(&s, "system:node:node-a", &nodes, Method::PUT, "/api/v1/nodes/node-a", node("node-a", json!({"zone": "b"}))).await;
+    let (code, status) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::PUT,
+        "/api/v1/nodes/node-a",
+        node("node-a", json!({"zone": "b"})),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{status}");
 
     // Pods: only mirror pods bound to itself.
-    let (code, status) = call_as(&s, "system:node:node-a", &nodes, Method::POST, "/api/v1/namespaces/default/pods", pod("plain", json!({}))).await;
+    let (code, status) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::POST,
+        "/api/v1/namespaces/default/pods",
+        pod("plain", json!({})),
+    )
+    .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
     assert_eq!(
         status["message"],
@@ -619,10 +712,26 @@ async fn node_restriction_keeps_a_node_to_its_own_node_and_pods() {
     let mut mirror = pod("static-web-node-a", json!({}));
     mirror["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "hash"});
     mirror["spec"]["nodeName"] = json!("node-b");
-    let (code, _) = call_as(&s, "system:node:node-a", &nodes, Method::POST, "/api/v1/namespaces/default/pods", mirror.clone()).await;
+    let (code, _) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::POST,
+        "/api/v1/namespaces/default/pods",
+        mirror.clone(),
+    )
+    .await;
     assert_eq!(code, StatusCode::FORBIDDEN);
     mirror["spec"]["nodeName"] = json!("node-a");
-    let (code, body) = call_as(&s, "system:node:node-a", &nodes, Method::POST, "/api/v1/namespaces/default/pods", mirror).await;
+    let (code, body) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::POST,
+        "/api/v1/namespaces/default/pods",
+        mirror,
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
 
     // Deleting a pod bound to another node is refused; its own is allowed.
@@ -630,13 +739,83 @@ async fn node_restriction_keeps_a_node_to_its_own_node_and_pods() {
     other["spec"]["nodeName"] = json!("node-b");
     let (code, _) = s.post("/api/v1/namespaces/default/pods", other).await;
     assert_eq!(code, StatusCode::CREATED);
-    let (code, status) = call_as(&s, "system:node:node-a", &nodes, Method::DELETE, "/api/v1/namespaces/default/pods/on-b", json!({})).await;
+    let (code, status) = call_as(
+        &s,
+        "system:node:node-a",
+        &nodes,
+        Method::DELETE,
+        "/api/v1/namespaces/default/pods/on-b",
+        json!({}),
+    )
+    .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
     assert_eq!(
         status["message"],
         "pods \"on-b\" is forbidden: node \"node-a\" can only delete pods with spec.nodeName set to itself"
     );
     // Another user is not restricted.
-    let (code, _) = call_as(&s, "alice", &[], Method::DELETE, "/api/v1/namespaces/default/pods/on-b", json!({})).await;
+    let (code, _) = call_as(
+        &s,
+        "alice",
+        &[],
+        Method::DELETE,
+        "/api/v1/namespaces/default/pods/on-b",
+        json!({}),
+    )
+    .await;
     assert!(code.is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_into_a_guarded_namespace_shows_the_denial() {
+    use common::https::HttpsServer;
+    use common::kubectl::Kubectl;
+    let served = HttpsServer::start(
+        Arc::new(kube_store::MemoryStore::new()),
+        kube_api::server::Config::default(),
+    )
+    .await;
+    let k = Kubectl::new(&served.kubeconfig);
+    let w = Webhook::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "policy"},
+        "webhooks": [hook(
+            "deny.example.com",
+            &w.url("/validate"),
+            &w.ca_bundle,
+            json!({"namespaceSelector": {"matchLabels": {"policy": "on"}}}),
+        )],
+    });
+    let path = dir.path().join("policy.json");
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    k.ok(&["create", "-f", path.to_str().unwrap()]);
+    k.ok(&["create", "namespace", "guarded"]);
+    k.ok(&["label", "namespace", "guarded", "policy=on"]);
+    let err = k.fails(&[
+        "run",
+        "web",
+        "--image=nginx",
+        "-n",
+        "guarded",
+        "--labels=bad=true",
+    ]);
+    assert!(
+        err.contains(
+            "admission webhook \"deny.example.com\" denied the request: the label bad=true is not allowed"
+        ),
+        "{err}"
+    );
+    k.ok(&[
+        "run",
+        "web",
+        "--image=nginx",
+        "-n",
+        "guarded",
+        "--labels=app=web",
+    ]);
+    let pod = k.json(&["get", "pod", "web", "-n", "guarded", "-o", "json"]);
+    assert_eq!(pod["metadata"]["labels"]["app"], "web");
 }

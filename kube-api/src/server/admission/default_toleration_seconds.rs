@@ -81,7 +81,8 @@ impl MutatingAdmission for DefaultTolerationSeconds {
 fn tolerates_no_execute(t: &Value, key: &str) -> bool {
     let text = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or("");
     let effect_matches = matches!(text("effect"), "" | "NoExecute");
-    let key_matches = text("key") == key || (text("key").is_empty() && text("operator") == "Exists");
+    let key_matches =
+        text("key") == key || (text("key").is_empty() && text("operator") == "Exists");
     effect_matches && key_matches
 }
 
@@ -91,7 +92,10 @@ mod tests {
 
     #[test]
     fn existing_tolerations_are_kept() {
-        assert!(tolerates_no_execute(&json!({"operator": "Exists"}), TAINT_NOT_READY));
+        assert!(tolerates_no_execute(
+            &json!({"operator": "Exists"}),
+            TAINT_NOT_READY
+        ));
         assert!(tolerates_no_execute(
             &json!({"key": TAINT_NOT_READY, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 10}),
             TAINT_NOT_READY
@@ -100,6 +104,9 @@ mod tests {
             &json!({"key": TAINT_NOT_READY, "effect": "NoSchedule"}),
             TAINT_NOT_READY
         ));
-        assert!(!tolerates_no_execute(&json!({"key": "other"}), TAINT_UNREACHABLE));
+        assert!(!tolerates_no_execute(
+            &json!({"key": "other"}),
+            TAINT_UNREACHABLE
+        ));
     }
 }

@@ -112,7 +112,11 @@ pub struct Reads(Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<Vec
 impl Reads {
     /// What was kept under `key`.
     pub fn get(&self, key: &str) -> Option<Arc<Vec<Value>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
     }
 
     /// Keeps `objects` under `key`; returns them.
@@ -194,8 +198,7 @@ pub trait ValidatingAdmission: Send + Sync {
     fn handles(&self, operation: Operation) -> bool;
 
     /// Refuses the request, or lets it through.
-    async fn validate(&self, attrs: &mut Attributes, storage: &Storage)
-    -> Result<(), StatusError>;
+    async fn validate(&self, attrs: &mut Attributes, storage: &Storage) -> Result<(), StatusError>;
 }
 
 /// The admission plugins of a server, in order ([`Config::admission`](super::Config::admission)).
@@ -282,7 +285,11 @@ impl Chain {
 
     /// Runs every mutating plugin that handles the operation, in order. Mutating webhooks with
     /// `reinvocationPolicy: IfNeeded` run again once when a later plugin changed the object.
-    pub async fn admit(&self, attrs: &mut Attributes, storage: &Storage) -> Result<(), StatusError> {
+    pub async fn admit(
+        &self,
+        attrs: &mut Attributes,
+        storage: &Storage,
+    ) -> Result<(), StatusError> {
         let mut reinvoke = Vec::new();
         for (i, plugin) in self.plugins.mutating.iter().enumerate() {
             if plugin.handles(attrs.operation) {

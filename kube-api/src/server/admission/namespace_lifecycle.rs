@@ -33,8 +33,7 @@ impl ValidatingAdmission for NamespaceLifecycle {
 
     async fn validate(&self, attrs: &mut Attributes, storage: &Storage) -> Result<(), StatusError> {
         if attrs.operation == Operation::Delete {
-            if attrs.is_core("namespaces") && IMMORTAL_NAMESPACES.contains(&attrs.name.as_str())
-            {
+            if attrs.is_core("namespaces") && IMMORTAL_NAMESPACES.contains(&attrs.name.as_str()) {
                 return Err(forbidden(attrs, "this namespace may not be deleted"));
             }
             return Ok(());

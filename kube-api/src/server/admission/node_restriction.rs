@@ -86,7 +86,10 @@ impl NodeRestriction {
         if attrs.name != node {
             return Err(forbidden(
                 attrs,
-                &format!("node {node:?} is not allowed to modify node {:?}", attrs.name),
+                &format!(
+                    "node {node:?} is not allowed to modify node {:?}",
+                    attrs.name
+                ),
             ));
         }
         if attrs.operation == Operation::Delete {
@@ -106,10 +109,7 @@ impl NodeRestriction {
             keys.dedup();
             return Err(forbidden(
                 attrs,
-                &format!(
-                    "is not allowed to modify labels: {}",
-                    keys.join(", ")
-                ),
+                &format!("is not allowed to modify labels: {}", keys.join(", ")),
             ));
         }
         Ok(())
@@ -139,7 +139,9 @@ impl NodeRestriction {
                 if node_name_of(pod) != node {
                     return Err(forbidden(
                         attrs,
-                        &format!("node {node:?} can only create pods with spec.nodeName set to itself"),
+                        &format!(
+                            "node {node:?} can only create pods with spec.nodeName set to itself"
+                        ),
                     ));
                 }
                 Ok(())
@@ -148,7 +150,9 @@ impl NodeRestriction {
                 if node_name_of(attrs.old_object.as_ref()) != node {
                     return Err(forbidden(
                         attrs,
-                        &format!("node {node:?} can only update pod status for pods with spec.nodeName set to itself"),
+                        &format!(
+                            "node {node:?} can only update pod status for pods with spec.nodeName set to itself"
+                        ),
                     ));
                 }
                 Ok(())
@@ -157,23 +161,30 @@ impl NodeRestriction {
                 if node_name_of(attrs.old_object.as_ref()) != node {
                     return Err(forbidden(
                         attrs,
-                        &format!("node {node:?} can only delete pods with spec.nodeName set to itself"),
+                        &format!(
+                            "node {node:?} can only delete pods with spec.nodeName set to itself"
+                        ),
                     ));
                 }
                 Ok(())
             }
             (Operation::Create, "eviction") => {
-                let pods =
-                    kube_core::registry::ResourceInfo::new("", "v1", "Pod", "pods", true);
+                let pods = kube_core::registry::ResourceInfo::new("", "v1", "Pod", "pods", true);
                 let pod = storage.get(&pods, &attrs.namespace, &attrs.name).await?;
                 if node_name_of(Some(&pod)) != node {
                     return Err(forbidden(
                         attrs,
-                        &format!("node {node:?} can only evict pods with spec.nodeName set to itself"),
+                        &format!(
+                            "node {node:?} can only evict pods with spec.nodeName set to itself"
+                        ),
                     ));
                 }
                 Ok(())
             }
+            (Operation::Update, "") => Err(forbidden(
+                attrs,
+                &format!("unexpected operation UPDATE, node {node:?} can only update pod status"),
+            )),
             (_, "binding") => Err(forbidden(
                 attrs,
                 &format!("node {node:?} is not allowed to bind pods"),
@@ -181,8 +192,8 @@ impl NodeRestriction {
             _ => Err(forbidden(
                 attrs,
                 &format!(
-                    "node {node:?} is not allowed to {} pods/{}",
-                    attrs.operation.as_str().to_ascii_lowercase(),
+                    "unexpected operation {} on pods/{}, node {node:?} may not make it",
+                    attrs.operation.as_str(),
                     attrs.subresource
                 ),
             )),

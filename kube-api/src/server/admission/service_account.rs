@@ -127,9 +127,8 @@ fn mount_token_volume(spec: &mut serde_json::Map<String, Value>) {
         c.get("volumeMounts")
             .and_then(Value::as_array)
             .is_some_and(|m| {
-                m.iter().any(|m| {
-                    m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)
-                })
+                m.iter()
+                    .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH))
             })
     };
     let containers: Vec<&Value> = ["initContainers", "containers"]
@@ -228,7 +227,9 @@ mod tests {
         let volumes = spec["volumes"].as_array().unwrap();
         assert_eq!(volumes.len(), 1);
         let name = volumes[0]["name"].as_str().unwrap();
-        assert!(name.starts_with(TOKEN_VOLUME_PREFIX) && name.len() == TOKEN_VOLUME_PREFIX.len() + 5);
+        assert!(
+            name.starts_with(TOKEN_VOLUME_PREFIX) && name.len() == TOKEN_VOLUME_PREFIX.len() + 5
+        );
         for c in ["containers", "initContainers"] {
             for container in spec[c].as_array().unwrap() {
                 assert_eq!(container["volumeMounts"][0]["name"], name);

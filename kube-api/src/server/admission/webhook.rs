@@ -26,8 +26,8 @@ use base64::Engine;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::{BodyExt, Full};
-use kube_core::registry::ResourceInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as ApiLabelSelector;
+use kube_core::registry::ResourceInfo;
 use kube_core::selector::label::LabelSelector;
 use kube_core::status::{Reason, StatusError};
 use rustls::pki_types::ServerName;
@@ -156,7 +156,11 @@ impl MutatingAdmission for MutatingWebhooks {
 }
 
 /// Calls one mutating webhook and applies its patch; whether the object changed.
-async fn mutate(hook: &Hook, attrs: &mut Attributes, storage: &Storage) -> Result<bool, StatusError> {
+async fn mutate(
+    hook: &Hook,
+    attrs: &mut Attributes,
+    storage: &Storage,
+) -> Result<bool, StatusError> {
     let Some(response) = call_or_fail(hook, attrs, storage).await? else {
         return Ok(false);
     };
@@ -198,7 +202,8 @@ impl ValidatingAdmission for ValidatingWebhooks {
         let hooks = matching(Kind::Validating, attrs, storage).await?;
         let shared: &Attributes = attrs;
         let results =
-            futures::future::join_all(hooks.iter().map(|hook| call_or_fail(hook, shared, storage))).await;
+            futures::future::join_all(hooks.iter().map(|hook| call_or_fail(hook, shared, storage)))
+                .await;
         let mut warnings = Vec::new();
         for result in results {
             if let Some(response) = result? {
@@ -333,8 +338,7 @@ async fn namespace_object(
     attrs: &Attributes,
     storage: &Storage,
 ) -> Result<Option<Value>, StatusError> {
-    if attrs.is_core("namespaces") || (attrs.group.is_empty() && attrs.resource == "namespaces")
-    {
+    if attrs.is_core("namespaces") || (attrs.group.is_empty() && attrs.resource == "namespaces") {
         return Ok(attrs.object.clone().or_else(|| attrs.old_object.clone()));
     }
     if attrs.namespace.is_empty() {
@@ -584,9 +588,12 @@ async fn target(
     let port = service.get("port").and_then(Value::as_u64).unwrap_or(443);
     let (ip, target_port) = service_endpoint(storage, namespace, name, port).await?;
     let dns = format!("{name}.{namespace}.svc");
-    let uri: Uri = format!("https://{dns}:{port}{}", if path.is_empty() { "/" } else { path })
-        .parse()
-        .map_err(|e| Error::ClientConfig(format!("invalid service path {path:?}: {e}")))?;
+    let uri: Uri = format!(
+        "https://{dns}:{port}{}",
+        if path.is_empty() { "/" } else { path }
+    )
+    .parse()
+    .map_err(|e| Error::ClientConfig(format!("invalid service path {path:?}: {e}")))?;
     let server_name = ServerName::try_from(dns.clone())
         .map_err(|e| Error::ClientConfig(format!("invalid service name {dns:?}: {e}")))?;
     Ok((socket_address(&ip, target_port), server_name, uri))
@@ -609,7 +616,9 @@ async fn service_endpoint(
     port: u64,
 ) -> Result<(String, u16), Error> {
     let unavailable = |why: String| {
-        Error::ClientConfig(format!("service {namespace}/{name} is not reachable: {why}"))
+        Error::ClientConfig(format!(
+            "service {namespace}/{name} is not reachable: {why}"
+        ))
     };
     let services = ResourceInfo::new("", "v1", "Service", "services", true);
     let endpoints = ResourceInfo::new("", "v1", "Endpoints", "endpoints", true);
@@ -619,7 +628,10 @@ async fn service_endpoint(
         .map_err(|e| unavailable(e.message().to_owned()))?;
     let ports = svc.pointer("/spec/ports").and_then(Value::as_array);
     let entry = ports
-        .and_then(|p| p.iter().find(|p| p.get("port").and_then(Value::as_u64) == Some(port)))
+        .and_then(|p| {
+            p.iter()
+                .find(|p| p.get("port").and_then(Value::as_u64) == Some(port))
+        })
         .ok_or_else(|| unavailable(format!("it has no port {port}")))?;
     let ep = storage
         .get(&endpoints, namespace, name)
@@ -711,7 +723,10 @@ async fn post(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    let host = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
     let request = http::Request::post(path)
         .header(http::header::HOST, host)
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -751,13 +766,19 @@ mod tests {
         let rule = json!({"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]});
         assert!(rule_matches(&rule, &pod_attrs(Operation::Create, "")));
         assert!(!rule_matches(&rule, &pod_attrs(Operation::Update, "")));
-        assert!(!rule_matches(&rule, &pod_attrs(Operation::Create, "binding")));
+        assert!(!rule_matches(
+            &rule,
+            &pod_attrs(Operation::Create, "binding")
+        ));
         let star = json!({"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"], "scope": "Namespaced"});
         assert!(rule_matches(&star, &pod_attrs(Operation::Update, "status")));
         let cluster = json!({"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "scope": "Cluster"});
         assert!(!rule_matches(&cluster, &pod_attrs(Operation::Create, "")));
         let status = json!({"operations": ["UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/status"]});
-        assert!(rule_matches(&status, &pod_attrs(Operation::Update, "status")));
+        assert!(rule_matches(
+            &status,
+            &pod_attrs(Operation::Update, "status")
+        ));
         assert!(!rule_matches(&status, &pod_attrs(Operation::Update, "")));
     }
 
@@ -766,16 +787,26 @@ mod tests {
         let pod = json!({"metadata": {"labels": {"app": "web"}}});
         assert!(selector_matches(None, Some(&pod)));
         assert!(selector_matches(Some(&json!({})), None));
-        assert!(selector_matches(Some(&json!({"matchLabels": {"app": "web"}})), Some(&pod)));
-        assert!(!selector_matches(Some(&json!({"matchLabels": {"app": "db"}})), Some(&pod)));
-        let expr = json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]});
+        assert!(selector_matches(
+            Some(&json!({"matchLabels": {"app": "web"}})),
+            Some(&pod)
+        ));
+        assert!(!selector_matches(
+            Some(&json!({"matchLabels": {"app": "db"}})),
+            Some(&pod)
+        ));
+        let expr =
+            json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]});
         assert!(selector_matches(Some(&expr), Some(&pod)));
         assert!(!selector_matches(Some(&expr), None));
     }
 
     #[test]
     fn denials_keep_the_webhook_code_and_name_it() {
-        let e = denial("policy.example.com", Some(&json!({"message": "no", "code": 422})));
+        let e = denial(
+            "policy.example.com",
+            Some(&json!({"message": "no", "code": 422})),
+        );
         assert_eq!(e.code(), 422);
         assert_eq!(
             e.message(),

@@ -46,7 +46,13 @@ pub async fn evict(ctx: &Ctx) -> HandlerResult {
     // Admitted as a CREATE of pods/eviction with the Eviction as its object, as upstream;
     // the delete it makes is not admitted again.
     let admit = ctx.admission(ctx.write_options("CreateOptions"));
-    let mut attrs = admit.attributes(&pods, Operation::Create, &r.namespace, &r.name, options.dry_run);
+    let mut attrs = admit.attributes(
+        &pods,
+        Operation::Create,
+        &r.namespace,
+        &r.name,
+        options.dry_run,
+    );
     attrs.subresource = "eviction".to_owned();
     attrs.kind = "Eviction".to_owned();
     attrs.object = Some(eviction.clone());

@@ -145,10 +145,8 @@ async fn apply(
             .await;
         match updated {
             Ok(outcome) => {
-                let response = add_warnings(
-                    json(StatusCode::OK, &outcome.into_object()),
-                    &warnings,
-                );
+                let response =
+                    add_warnings(json(StatusCode::OK, &outcome.into_object()), &warnings);
                 return Ok(add_warnings(response, &admit.take_warnings()));
             }
             Err(e) if e.is_not_found() && r.subresource.is_empty() => {}

@@ -31,12 +31,12 @@ mod update;
 pub mod watch;
 
 pub use cache::{WatchCache, WatchCacheConfig};
+pub(crate) use create::random_suffix;
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 pub use list::{ListItem, ListOptions, ListResult, RvMatch};
 pub use source::{ListWatchSource, StoreSource};
 pub use strategy::{DefaultStrategy, Strategy};
 pub use update::UpdateOutcome;
-pub(crate) use create::random_suffix;
 
 /// How many times a read-modify-write is tried on conflicts with concurrent writers before the
 /// request fails with 409. Each retry starts from the value the conflict returned, so a failure

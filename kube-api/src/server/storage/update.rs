@@ -289,8 +289,7 @@ impl Storage {
             };
             let old = decode(info, &kv)?;
             if let Some((admit, Operation::Delete)) = admit {
-                let mut attrs =
-                    admit.attributes(info, Operation::Delete, namespace, name, dry_run);
+                let mut attrs = admit.attributes(info, Operation::Delete, namespace, name, dry_run);
                 attrs.old_object = Some(old.clone());
                 admit.chain.admit(&mut attrs, self).await?;
                 admit.chain.validate(&mut attrs, self).await?;
