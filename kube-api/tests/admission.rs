@@ -819,3 +819,51 @@ async fn kubectl_run_into_a_guarded_namespace_shows_the_denial() {
     let pod = k.json(&["get", "pod", "web", "-n", "guarded", "-o", "json"]);
     assert_eq!(pod["metadata"]["labels"]["app"], "web");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_ranges_default_and_bound_container_resources() {
+    let s = TestServer::new().await;
+    namespace(&s, "limited", json!({})).await;
+    let (code, body) = s
+        .post(
+            "/api/v1/namespaces/limited/limitranges",
+            json!({
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": "limits"},
+                "spec": {"limits": [{
+                    "type": "Container",
+                    "default": {"cpu": "500m"},
+                    "defaultRequest": {"cpu": "200m"},
+                    "max": {"cpu": "1"},
+                    "min": {"cpu": "100m"},
+                }]},
+            }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, created) = s
+        .post(
+            "/api/v1/namespaces/limited/pods",
+            pod("defaulted", json!({})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let resources = &created["spec"]["containers"][0]["resources"];
+    assert_eq!(resources["limits"]["cpu"], "500m", "{created}");
+    assert_eq!(resources["requests"]["cpu"], "200m");
+    assert_eq!(
+        created["metadata"]["annotations"]["kubernetes.io/limit-ranger"],
+        "LimitRanger plugin set: cpu limit for container app; cpu request for container app"
+    );
+
+    let mut big = pod("big", json!({}));
+    big["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"cpu": "2"}, "requests": {"cpu": "300m"}});
+    let (code, status) = s.post("/api/v1/namespaces/limited/pods", big).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
+    assert_eq!(
+        status["message"],
+        "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+    );
+}

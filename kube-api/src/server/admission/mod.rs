@@ -30,12 +30,14 @@ use super::authn::UserInfo;
 use super::storage::Storage;
 
 pub mod default_toleration_seconds;
+pub mod limit_ranger;
 pub mod namespace_lifecycle;
 pub mod node_restriction;
 pub mod service_account;
 pub mod webhook;
 
 pub use default_toleration_seconds::DefaultTolerationSeconds;
+pub use limit_ranger::LimitRanger;
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
 pub use service_account::ServiceAccountAdmission;
@@ -159,6 +161,32 @@ impl Attributes {
     }
 }
 
+/// Every object of `info` in `namespace` (all namespaces for `""`), read from the store (one
+/// range read, not waiting on a watch cache) once per request and kept in `attrs.reads`.
+pub async fn read_all(
+    attrs: &Attributes,
+    storage: &Storage,
+    info: &ResourceInfo,
+    namespace: &str,
+) -> Result<Arc<Vec<Value>>, StatusError> {
+    let key = format!("{}/{}/{namespace}", info.group, info.plural);
+    if let Some(kept) = attrs.reads.get(&key) {
+        return Ok(kept);
+    }
+    let prefix = super::storage::key::collection_prefix(info, namespace);
+    let listed = storage
+        .store()
+        .list(kube_store::ListRequest::prefix(prefix))
+        .await
+        .map_err(|e| super::storage::store_error(e, info, ""))?;
+    let objects = listed
+        .items
+        .iter()
+        .map(|kv| super::storage::decode(info, kv))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(attrs.reads.put(&key, objects))
+}
+
 /// A 403 as upstream's admission plugins answer: `pods "a" is forbidden: <cause>`.
 pub fn forbidden(attrs: &Attributes, cause: &str) -> StatusError {
     StatusError::forbidden_with(&attrs.group, &attrs.resource, &attrs.name, cause)
@@ -220,17 +248,19 @@ impl Admission {
     }
 
     /// The built-in plugins upstream enables by default that this server implements, in
-    /// upstream's order: NamespaceLifecycle, ServiceAccount, NodeRestriction,
+    /// upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction,
     /// DefaultTolerationSeconds, then the mutating and validating webhooks.
     pub fn builtin() -> Self {
         Self {
             mutating: vec![
+                Arc::new(LimitRanger),
                 Arc::new(ServiceAccountAdmission),
                 Arc::new(DefaultTolerationSeconds::default()),
                 Arc::new(MutatingWebhooks),
             ],
             validating: vec![
                 Arc::new(NamespaceLifecycle),
+                Arc::new(LimitRanger),
                 Arc::new(NodeRestriction),
                 Arc::new(ValidatingWebhooks),
             ],

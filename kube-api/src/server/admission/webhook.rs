@@ -313,22 +313,7 @@ async fn configurations(
     attrs: &Attributes,
     storage: &Storage,
 ) -> Result<Arc<Vec<Value>>, StatusError> {
-    let info = kind.info();
-    if let Some(kept) = attrs.reads.get(&info.plural) {
-        return Ok(kept);
-    }
-    let prefix = crate::server::storage::key::collection_prefix(&info, "");
-    let listed = storage
-        .store()
-        .list(kube_store::ListRequest::prefix(prefix))
-        .await
-        .map_err(|e| crate::server::storage::store_error(e, &info, ""))?;
-    let configs = listed
-        .items
-        .iter()
-        .map(|kv| crate::server::storage::decode(&info, kv))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(attrs.reads.put(&info.plural, configs))
+    super::read_all(attrs, storage, &kind.info(), "").await
 }
 
 /// The namespace a namespaceSelector is matched against: the request's namespace, the
