@@ -808,14 +808,21 @@ async fn kubectl_run_into_a_guarded_namespace_shows_the_denial() {
         ),
         "{err}"
     );
-    k.ok(&[
+    // The webhook's warning reaches kubectl.
+    let args = [
         "run",
         "web",
         "--image=nginx",
         "-n",
         "guarded",
         "--labels=app=web",
-    ]);
+    ];
+    let (ok, _, err) = k.run(&args, None);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("Warning: validated by the test webhook"),
+        "{err}"
+    );
     let pod = k.json(&["get", "pod", "web", "-n", "guarded", "-o", "json"]);
     assert_eq!(pod["metadata"]["labels"]["app"], "web");
 }
