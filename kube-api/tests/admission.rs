@@ -874,3 +874,82 @@ async fn limit_ranges_default_and_bound_container_resources() {
         "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_quota_stays_exact_under_concurrent_creates() {
+    let s = Arc::new(TestServer::new().await);
+    namespace(&s, "quota", json!({})).await;
+    // One pod exists before the quota: its usage is counted when the quota is first charged.
+    let (code, _) = s
+        .post("/api/v1/namespaces/quota/pods", pod("early", json!({})))
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let (code, body) = s
+        .post(
+            "/api/v1/namespaces/quota/resourcequotas",
+            json!({
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": "compute"},
+                "spec": {"hard": {"pods": "5", "requests.cpu": "10"}},
+            }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            let mut p = pod(&format!("p{i}"), json!({}));
+            p["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "100m"}});
+            s.post("/api/v1/namespaces/quota/pods", p).await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (code, body) = t.await.unwrap();
+        match code {
+            StatusCode::CREATED => created += 1,
+            StatusCode::FORBIDDEN => {
+                let message = body["message"].as_str().unwrap();
+                assert!(
+                    message.ends_with(
+                        "is forbidden: exceeded quota: compute, requested: pods=1, used: pods=5, limited: pods=5"
+                    ),
+                    "{message}"
+                );
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(created, 4);
+    let (_, pods) = s.get("/api/v1/namespaces/quota/pods").await;
+    assert_eq!(pods["items"].as_array().unwrap().len(), 5);
+    let (_, quota) = s
+        .get("/api/v1/namespaces/quota/resourcequotas/compute")
+        .await;
+    assert_eq!(quota["status"]["used"]["pods"], "5", "{quota}");
+    assert_eq!(quota["status"]["used"]["requests.cpu"], "400m", "{quota}");
+    assert_eq!(quota["status"]["hard"]["pods"], "5");
+
+    // A delete releases its charge; a dry run is checked but not charged.
+    let (code, _) = s.delete("/api/v1/namespaces/quota/pods/early").await;
+    assert!(code.is_success());
+    let (_, quota) = s
+        .get("/api/v1/namespaces/quota/resourcequotas/compute")
+        .await;
+    assert_eq!(quota["status"]["used"]["pods"], "4", "{quota}");
+    let used = "4";
+    let (code, body) = s
+        .post(
+            "/api/v1/namespaces/quota/pods?dryRun=All",
+            pod("dry", json!({})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (_, quota) = s
+        .get("/api/v1/namespaces/quota/resourcequotas/compute")
+        .await;
+    assert_eq!(quota["status"]["used"]["pods"], used);
+}

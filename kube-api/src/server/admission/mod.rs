@@ -33,6 +33,7 @@ pub mod default_toleration_seconds;
 pub mod limit_ranger;
 pub mod namespace_lifecycle;
 pub mod node_restriction;
+pub mod resource_quota;
 pub mod service_account;
 pub mod webhook;
 
@@ -40,6 +41,7 @@ pub use default_toleration_seconds::DefaultTolerationSeconds;
 pub use limit_ranger::LimitRanger;
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
+pub use resource_quota::ResourceQuota;
 pub use service_account::ServiceAccountAdmission;
 pub use webhook::{MutatingWebhooks, ValidatingWebhooks};
 
@@ -249,7 +251,7 @@ impl Admission {
 
     /// The built-in plugins upstream enables by default that this server implements, in
     /// upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction,
-    /// DefaultTolerationSeconds, then the mutating and validating webhooks.
+    /// DefaultTolerationSeconds, the mutating and validating webhooks, then ResourceQuota.
     pub fn builtin() -> Self {
         Self {
             mutating: vec![
@@ -263,6 +265,7 @@ impl Admission {
                 Arc::new(LimitRanger),
                 Arc::new(NodeRestriction),
                 Arc::new(ValidatingWebhooks),
+                Arc::new(ResourceQuota),
             ],
         }
     }
