@@ -953,3 +953,48 @@ async fn a_resource_quota_stays_exact_under_concurrent_creates() {
         .await;
     assert_eq!(quota["status"]["used"]["pods"], used);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_labels_enforce_and_warn_levels() {
+    let s = TestServer::new().await;
+    namespace(
+        &s,
+        "secure",
+        json!({
+            "pod-security.kubernetes.io/enforce": "baseline",
+            "pod-security.kubernetes.io/warn": "restricted",
+        }),
+    )
+    .await;
+    let mut host = pod("host", json!({}));
+    host["spec"]["hostNetwork"] = json!(true);
+    let (code, status) = s.post("/api/v1/namespaces/secure/pods", host).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{status}");
+    assert_eq!(
+        status["message"],
+        "pods \"host\" is forbidden: violates PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true)"
+    );
+
+    let response = s
+        .raw(
+            Method::POST,
+            "/api/v1/namespaces/secure/pods",
+            "application/json",
+            serde_json::to_vec(&pod("plain", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let warning = response.headers().get("warning").unwrap().to_str().unwrap();
+    assert!(
+        warning.contains(
+            "would violate PodSecurity \\\"restricted:latest\\\": allowPrivilegeEscalation != false"
+        ),
+        "{warning}"
+    );
+
+    // Without labels, anything goes.
+    let mut host = pod("host", json!({}));
+    host["spec"]["hostNetwork"] = json!(true);
+    let (code, _) = s.post("/api/v1/namespaces/default/pods", host).await;
+    assert_eq!(code, StatusCode::CREATED);
+}

@@ -33,6 +33,7 @@ pub mod default_toleration_seconds;
 pub mod limit_ranger;
 pub mod namespace_lifecycle;
 pub mod node_restriction;
+pub mod pod_security;
 pub mod resource_quota;
 pub mod service_account;
 pub mod webhook;
@@ -41,6 +42,7 @@ pub use default_toleration_seconds::DefaultTolerationSeconds;
 pub use limit_ranger::LimitRanger;
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use node_restriction::NodeRestriction;
+pub use pod_security::PodSecurity;
 pub use resource_quota::ResourceQuota;
 pub use service_account::ServiceAccountAdmission;
 pub use webhook::{MutatingWebhooks, ValidatingWebhooks};
@@ -251,7 +253,8 @@ impl Admission {
 
     /// The built-in plugins upstream enables by default that this server implements, in
     /// upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction,
-    /// DefaultTolerationSeconds, the mutating and validating webhooks, then ResourceQuota.
+    /// PodSecurity, DefaultTolerationSeconds, the mutating and validating webhooks, then
+    /// ResourceQuota.
     pub fn builtin() -> Self {
         Self {
             mutating: vec![
@@ -264,6 +267,7 @@ impl Admission {
                 Arc::new(NamespaceLifecycle),
                 Arc::new(LimitRanger),
                 Arc::new(NodeRestriction),
+                Arc::new(PodSecurity),
                 Arc::new(ValidatingWebhooks),
                 Arc::new(ResourceQuota),
             ],
