@@ -41,7 +41,9 @@ impl Webhook {
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::from_ca_cert_pem(&ca.pem(), ca_key).unwrap();
         let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "hook.webhooks.svc".to_owned()])
+                .unwrap();
         let cert = params.signed_by(&key, &issuer).unwrap();
 
         use kube_api::server::tls;
@@ -997,4 +999,58 @@ async fn pod_security_labels_enforce_and_warn_levels() {
     host["spec"]["hostNetwork"] = json!(true);
     let (code, _) = s.post("/api/v1/namespaces/default/pods", host).await;
     assert_eq!(code, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_named_by_service_is_called_at_its_endpoints() {
+    let s = TestServer::new().await;
+    let w = Webhook::start().await;
+    namespace(&s, "webhooks", json!({})).await;
+    let (code, body) = s
+        .post(
+            "/api/v1/namespaces/webhooks/services",
+            json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "hook"},
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": w.address.port()}]},
+            }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = s
+        .post(
+            "/api/v1/namespaces/webhooks/endpoints",
+            json!({
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "hook"},
+                "subsets": [{
+                    "addresses": [{"ip": "127.0.0.1"}],
+                    "ports": [{"name": "https", "port": w.address.port()}],
+                }],
+            }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let mut by_service = hook("service.example.com", "", &w.ca_bundle, json!({}));
+    by_service["clientConfig"] = json!({
+        "service": {"namespace": "webhooks", "name": "hook", "path": "/mutate"},
+        "caBundle": w.ca_bundle,
+    });
+    register(
+        &s,
+        "MutatingWebhookConfiguration",
+        "by-service",
+        vec![by_service],
+    )
+    .await;
+    let (code, created) = s
+        .post("/api/v1/namespaces/default/pods", pod("p", json!({})))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["metadata"]["labels"]["mutated"], "true",
+        "{created}"
+    );
 }
