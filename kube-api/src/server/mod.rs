@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod clock;
@@ -110,6 +111,9 @@ pub struct Config {
     /// What each user may do. The default allows every request (for in-process embedders
     /// and tests); the binaries use `Node,RBAC` ([`authz::Authorization::node_rbac`]).
     pub authorization: authz::Authorization,
+    /// The admission plugins every write passes ([`admission`]). The default is the
+    /// built-in plugins and the webhooks ([`admission::Admission::builtin`]).
+    pub admission: admission::Admission,
 }
 
 /// Upstream's default node port range.
@@ -130,6 +134,7 @@ impl Default for Config {
             limits: flowcontrol::Limits::default(),
             authentication: authn::Authentication::default(),
             authorization: authz::Authorization::default(),
+            admission: admission::Admission::default(),
         }
     }
 }
@@ -147,6 +152,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("authentication", &self.authentication)
             .field("authorization", &self.authorization)
+            .field("admission", &self.admission)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +177,8 @@ pub struct ServerState {
     pub custom: Arc<crd::CustomResources>,
     /// The authorizer chain built from [`Config::authorization`].
     pub authorizer: authz::Chain,
+    /// The admission chain built from [`Config::admission`].
+    pub admission: admission::Chain,
 }
 
 impl ServerState {
@@ -219,6 +227,7 @@ impl ApiServer {
         .with_allocator(allocator);
         let (shutdown, _) = watch::channel(false);
         let state = Arc::new(ServerState {
+            admission: admission::Chain::new(config.admission.clone()),
             authorizer,
             strategy,
             custom,

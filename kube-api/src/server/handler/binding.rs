@@ -6,6 +6,7 @@ use kube_core::status::{Reason, StatusError};
 use serde_json::{Value, json};
 
 use super::{Ctx, HandlerResult};
+use crate::server::admission::Operation;
 use crate::server::negotiate::accept_json;
 use crate::server::response::json;
 use crate::server::storage::{
@@ -79,6 +80,13 @@ pub async fn bind(ctx: &Ctx) -> HandlerResult {
         .registry
         .get_arc(&kube_core::gvk::GroupVersionResource::new("", "v1", "pods"))
         .ok_or_else(|| StatusError::not_found("", "pods", &pod))?;
+    // Admitted as a CREATE of pods/binding with the Binding as its object, as upstream.
+    let admit = ctx.admission(ctx.write_options("CreateOptions"));
+    let mut attrs = admit.attributes(&pods, Operation::Create, &r.namespace, &pod, dry_run);
+    attrs.subresource = "binding".to_owned();
+    attrs.kind = "Binding".to_owned();
+    attrs.object = Some(binding.clone());
+    admit.admit_and_validate(&mut attrs, ctx.storage()).await?;
     let now = crate::server::clock::format_time(ctx.state.config.clock.now());
     // Upstream's binding writes the pod directly (no update strategy): a pod update may not
     // change spec.nodeName, a binding may.

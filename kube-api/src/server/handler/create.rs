@@ -24,15 +24,18 @@ pub async fn create(ctx: &Ctx) -> HandlerResult {
         ctx.header(header::USER_AGENT),
         "",
     )?;
+    let admit = ctx.admission(ctx.write_options("CreateOptions"));
     let created = ctx
         .storage()
-        .create_managed(
+        .create_admitted(
             &ctx.resource,
             &ctx.request.namespace,
             obj,
             dry_run,
             Some(&manager),
+            Some(&admit),
         )
         .await?;
-    Ok(add_warnings(json(StatusCode::CREATED, &created), &warnings))
+    let response = add_warnings(json(StatusCode::CREATED, &created), &warnings);
+    Ok(add_warnings(response, &admit.take_warnings()))
 }

@@ -8,6 +8,7 @@ use super::{Ctx, HandlerResult};
 use crate::server::negotiate::accept_json;
 use crate::server::response::json;
 use crate::server::storage::meta::meta_str;
+use crate::server::storage::strategy::add_warnings;
 use crate::server::storage::{DeleteOptions, DeleteOutcome, Propagation};
 
 /// The delete options of the body (a metav1.DeleteOptions, optional) and query, the query
@@ -81,11 +82,13 @@ pub async fn delete(ctx: &Ctx) -> HandlerResult {
     let (options, cascading) = delete_options(ctx)?;
     let r = &ctx.request;
     let info = &ctx.resource;
-    match ctx
+    let admit = ctx.admission(ctx.write_options("DeleteOptions"));
+    let outcome = ctx
         .storage()
-        .delete(info, &r.namespace, &r.name, &options)
-        .await?
-    {
+        .delete_admitted(info, &r.namespace, &r.name, &options, Some(&admit))
+        .await?;
+    let warnings = admit.take_warnings();
+    let response = match outcome {
         DeleteOutcome::Pending(obj) => {
             let code = if cascading {
                 StatusCode::ACCEPTED
@@ -114,7 +117,8 @@ pub async fn delete(ctx: &Ctx) -> HandlerResult {
                 }),
             ))
         }
-    }
+    };
+    response.map(|r| add_warnings(r, &warnings))
 }
 
 /// Deletes every selected object of a collection; answers the list of what was deleted.
@@ -123,9 +127,10 @@ pub async fn delete_collection(ctx: &Ctx) -> HandlerResult {
     let (options, _) = delete_options(ctx)?;
     let list = super::list::list_options(ctx)?;
     let info = &ctx.resource;
+    let admit = ctx.admission(ctx.write_options("DeleteOptions"));
     let items = ctx
         .storage()
-        .delete_collection(info, &ctx.request.namespace, &list, &options)
+        .delete_collection_admitted(info, &ctx.request.namespace, &list, &options, Some(&admit))
         .await?;
     Ok(json(
         StatusCode::OK,

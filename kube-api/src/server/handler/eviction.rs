@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use super::{Ctx, HandlerResult};
+use crate::server::admission::Operation;
 use crate::server::negotiate::accept_json;
 use crate::server::response::json;
 use crate::server::storage::meta::meta_str;
@@ -58,6 +59,20 @@ pub async fn evict(ctx: &Ctx) -> HandlerResult {
         .registry
         .get_arc(&GroupVersionResource::new("", "v1", "pods"))
         .ok_or_else(|| StatusError::not_found("", "pods", &r.name))?;
+    // Admitted as a CREATE of pods/eviction with the Eviction as its object, as upstream;
+    // the delete it makes is not admitted again.
+    let admit = ctx.admission(ctx.write_options("CreateOptions"));
+    let mut attrs = admit.attributes(
+        &pods,
+        Operation::Create,
+        &r.namespace,
+        &r.name,
+        options.dry_run,
+    );
+    attrs.subresource = "eviction".to_owned();
+    attrs.kind = "Eviction".to_owned();
+    attrs.object = Some(eviction.clone());
+    admit.admit_and_validate(&mut attrs, ctx.storage()).await?;
     let pod = ctx.storage().get(&pods, &r.namespace, &r.name).await?;
     check_disruption_budget(ctx, &pod, options.dry_run).await?;
     ctx.storage()

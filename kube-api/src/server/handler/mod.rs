@@ -59,6 +59,29 @@ impl Ctx {
         &self.state.storage
     }
 
+    /// The admission of this request on its subresource, with `options` for AdmissionReview.
+    pub fn admission(&self, options: Value) -> crate::server::admission::Request<'_> {
+        crate::server::admission::Request::new(
+            &self.state.admission,
+            &self.user,
+            &self.request.subresource,
+        )
+        .with_options(options)
+    }
+
+    /// The metav1 options of a write as AdmissionReview carries them: `kind` is
+    /// `CreateOptions`, `UpdateOptions`, `PatchOptions` or `DeleteOptions`.
+    pub fn write_options(&self, kind: &str) -> Value {
+        let mut options = serde_json::json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
+        if self.param("dryRun") == Some("All") {
+            options["dryRun"] = serde_json::json!(["All"]);
+        }
+        if let Some(manager) = self.param("fieldManager") {
+            options["fieldManager"] = Value::String(manager.to_owned());
+        }
+        options
+    }
+
     /// A header's value, if it is valid text.
     pub fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

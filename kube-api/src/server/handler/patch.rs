@@ -56,15 +56,17 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
         &r.subresource,
     )?;
     let mut warnings = Vec::new();
+    let admit = ctx.admission(ctx.write_options("PatchOptions"));
     let outcome = ctx
         .storage()
-        .update_managed(
+        .update_admitted(
             info,
             &r.namespace,
             &r.name,
             &r.subresource,
             dry_run,
             Some(&manager),
+            Some(&admit),
             |old| {
                 let patched = patch::apply(kind, old, &body, schema).map_err(patch_error)?;
                 warnings = validation.check_with(ctx.state.strategy.as_ref(), info, &patched)?;
@@ -72,6 +74,7 @@ pub async fn patch(ctx: &Ctx) -> HandlerResult {
             },
         )
         .await?;
+    warnings.extend(admit.take_warnings());
     Ok(add_warnings(
         json(StatusCode::OK, &outcome.into_object()),
         &warnings,
@@ -125,25 +128,26 @@ async fn apply(
     let warnings = validation.check_with(ctx.state.strategy.as_ref(), info, &config)?;
     let manager = FieldManager::new(name, &r.subresource);
     let clock = &ctx.state.config.clock;
+    let admit = ctx.admission(ctx.write_options("PatchOptions"));
     for _ in 0..2 {
         let updated = ctx
             .storage()
-            .update_managed(
+            .update_admitted(
                 info,
                 &r.namespace,
                 &r.name,
                 &r.subresource,
                 dry_run,
                 Some(&manager),
+                Some(&admit),
                 |old| manager.apply(info, old, &config, force, clock.now()),
             )
             .await;
         match updated {
             Ok(outcome) => {
-                return Ok(add_warnings(
-                    json(StatusCode::OK, &outcome.into_object()),
-                    &warnings,
-                ));
+                let response =
+                    add_warnings(json(StatusCode::OK, &outcome.into_object()), &warnings);
+                return Ok(add_warnings(response, &admit.take_warnings()));
             }
             Err(e) if e.is_not_found() && r.subresource.is_empty() => {}
             Err(e) => return Err(e),
@@ -152,11 +156,19 @@ async fn apply(
         let obj = manager.apply(info, &empty, &config, force, clock.now())?;
         match ctx
             .storage()
-            .create_managed(info, &r.namespace, obj, dry_run, Some(&manager))
+            .create_admitted(
+                info,
+                &r.namespace,
+                obj,
+                dry_run,
+                Some(&manager),
+                Some(&admit),
+            )
             .await
         {
             Ok(created) => {
-                return Ok(add_warnings(json(StatusCode::CREATED, &created), &warnings));
+                let response = add_warnings(json(StatusCode::CREATED, &created), &warnings);
+                return Ok(add_warnings(response, &admit.take_warnings()));
             }
             // Created meanwhile by another writer: apply to it.
             Err(e) if e.is_already_exists() => {}

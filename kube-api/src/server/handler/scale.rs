@@ -46,11 +46,21 @@ pub async fn scale(ctx: &Ctx) -> HandlerResult {
                 }
                 ScaleChange::Patch(kind, ctx.json_body()?)
             };
+            // Admitted as an UPDATE of the scale subresource. Upstream's plugins see the Scale;
+            // here they see the parent object with the new replica count.
+            let admit = ctx.admission(ctx.write_options("UpdateOptions"));
             let outcome = ctx
                 .storage()
-                .update(info, &r.namespace, &r.name, "", dry_run, |old| {
-                    apply(info, &paths, old, &change)
-                })
+                .update_admitted(
+                    info,
+                    &r.namespace,
+                    &r.name,
+                    "",
+                    dry_run,
+                    None,
+                    Some(&admit),
+                    |old| apply(info, &paths, old, &change),
+                )
                 .await?;
             Ok(json(
                 StatusCode::OK,

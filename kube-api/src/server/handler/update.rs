@@ -45,20 +45,20 @@ pub async fn update(ctx: &Ctx) -> HandlerResult {
         ctx.header(header::USER_AGENT),
         &r.subresource,
     )?;
+    let admit = ctx.admission(ctx.write_options("UpdateOptions"));
     let outcome = ctx
         .storage()
-        .update_managed(
+        .update_admitted(
             &ctx.resource,
             &r.namespace,
             &r.name,
             &r.subresource,
             dry_run,
             Some(&manager),
+            Some(&admit),
             |_old| Ok(body.clone()),
         )
         .await?;
-    Ok(add_warnings(
-        json(StatusCode::OK, &outcome.into_object()),
-        &warnings,
-    ))
+    let response = add_warnings(json(StatusCode::OK, &outcome.into_object()), &warnings);
+    Ok(add_warnings(response, &admit.take_warnings()))
 }

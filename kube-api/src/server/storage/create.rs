@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::meta::{self, meta_str, remove_meta, set_meta};
 use super::{Storage, encode, key, store_error};
+use crate::server::admission::{self, Operation};
 use crate::server::clock::format_time;
 use crate::server::fieldmanager::FieldManager;
 
@@ -39,21 +40,40 @@ impl Storage {
         &self,
         info: &ResourceInfo,
         namespace: &str,
-        mut obj: Value,
+        obj: Value,
         dry_run: bool,
         manager: Option<&FieldManager>,
     ) -> Result<Value, StatusError> {
+        self.create_admitted(info, namespace, obj, dry_run, manager, None)
+            .await
+    }
+
+    /// [`Storage::create_managed`] through the admission chain of `admit`: its mutating
+    /// plugins on the object as sent (before generateName and defaulting), its validating
+    /// ones after validation. Without `admit`, only the namespace lifecycle is checked.
+    pub async fn create_admitted(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        mut obj: Value,
+        dry_run: bool,
+        manager: Option<&FieldManager>,
+        admit: Option<&admission::Request<'_>>,
+    ) -> Result<Value, StatusError> {
         check_type(info, &obj)?;
         super::set_type(info, &mut obj);
-        if info.namespaced {
-            let body_ns = meta_str(&obj, "namespace");
-            if body_ns.is_empty() {
-                set_meta(&mut obj, "namespace", namespace);
-            } else if body_ns != namespace {
-                return Err(namespace_mismatch());
-            }
-        } else {
-            remove_meta(&mut obj, "namespace");
+        set_namespace(info, namespace, &mut obj)?;
+        let mut attrs = None;
+        if let Some(admit) = admit {
+            let name = meta_str(&obj, "name").to_owned();
+            let mut a = admit.attributes(info, Operation::Create, namespace, &name, dry_run);
+            a.object = Some(obj);
+            admit.chain.admit(&mut a, self).await?;
+            obj = a.object.take().unwrap_or(Value::Null);
+            check_type(info, &obj)?;
+            super::set_type(info, &mut obj);
+            set_namespace(info, namespace, &mut obj)?;
+            attrs = Some(a);
         }
 
         let uid = uuid::Uuid::new_v4().to_string();
@@ -85,8 +105,16 @@ impl Storage {
         if !errs.is_empty() {
             return Err(invalid(info, &name, &errs));
         }
-        if info.namespaced {
-            self.check_namespace_open(info, namespace, &name).await?;
+        match (admit, attrs.as_mut()) {
+            (Some(admit), Some(attrs)) => {
+                attrs.name = name.clone();
+                attrs.object = Some(obj);
+                admit.chain.validate(attrs, self).await?;
+                admit.keep_warnings(attrs);
+                obj = attrs.object.take().unwrap_or(Value::Null);
+            }
+            _ if info.namespaced => self.check_namespace_open(info, namespace, &name).await?,
+            _ => {}
         }
         self.strategy.canonicalize(info, &mut obj);
         if dry_run {
@@ -143,7 +171,7 @@ impl Storage {
     }
 
     /// Refuses a create in a namespace that does not exist (404) or is terminating (403).
-    async fn check_namespace_open(
+    pub(crate) async fn check_namespace_open(
         &self,
         info: &ResourceInfo,
         namespace: &str,
@@ -171,6 +199,22 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// Fills in the namespace of a namespaced object from the URL (400 when the body names
+/// another), and removes it from a cluster-scoped one.
+fn set_namespace(info: &ResourceInfo, namespace: &str, obj: &mut Value) -> Result<(), StatusError> {
+    if info.namespaced {
+        let body_ns = meta_str(obj, "namespace");
+        if body_ns.is_empty() {
+            set_meta(obj, "namespace", namespace);
+        } else if body_ns != namespace {
+            return Err(namespace_mismatch());
+        }
+    } else {
+        remove_meta(obj, "namespace");
+    }
+    Ok(())
 }
 
 /// Whether `info` is the core services resource, whose creates allocate addresses.
@@ -215,7 +259,7 @@ pub(super) fn invalid(info: &ResourceInfo, name: &str, errs: &ErrorList) -> Stat
 }
 
 /// A random name suffix, drawn from a v4 UUID's random bytes.
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     let bytes = uuid::Uuid::new_v4().into_bytes();
     bytes
         .iter()

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::meta::{self, meta_str, set_meta};
 use super::update::{Change, UpdateOutcome};
 use super::{ListOptions, Storage};
+use crate::server::admission::{self, Operation};
 use crate::server::clock::format_time;
 
 /// The garbage collector's finalizer that orphans dependents.
@@ -77,9 +78,24 @@ impl Storage {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<DeleteOutcome, StatusError> {
+        self.delete_admitted(info, namespace, name, options, None)
+            .await
+    }
+
+    /// [`Storage::delete`] through the admission chain of `admit`, which sees the stored object
+    /// (each attempt, when a concurrent write conflicts).
+    pub async fn delete_admitted(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+        admit: Option<&admission::Request<'_>>,
+    ) -> Result<DeleteOutcome, StatusError> {
         let now = self.clock.now();
+        let admit = admit.map(|a| (a, Operation::Delete));
         let outcome = self
-            .read_modify_write(info, namespace, name, options.dry_run, |old| {
+            .read_modify_write(info, namespace, name, options.dry_run, admit, |old| {
                 check_preconditions(info, name, old, options)?;
                 let mut obj = old.clone();
                 let grace = grace_period(info, old, options);
@@ -156,12 +172,25 @@ impl Storage {
         list: &ListOptions,
         options: &DeleteOptions,
     ) -> Result<Vec<Value>, StatusError> {
+        self.delete_collection_admitted(info, namespace, list, options, None)
+            .await
+    }
+
+    /// [`Storage::delete_collection`], each delete through the admission chain of `admit`.
+    pub async fn delete_collection_admitted(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        list: &ListOptions,
+        options: &DeleteOptions,
+        admit: Option<&admission::Request<'_>>,
+    ) -> Result<Vec<Value>, StatusError> {
         let listed = self.list(info, namespace, list).await?;
         let mut out = Vec::with_capacity(listed.items.len());
         for item in listed.items {
             let name = meta_str(&item, "name").to_owned();
             let ns = meta_str(&item, "namespace").to_owned();
-            match self.delete(info, &ns, &name, options).await {
+            match self.delete_admitted(info, &ns, &name, options, admit).await {
                 Ok(DeleteOutcome::Deleted(obj) | DeleteOutcome::Pending(obj)) => out.push(obj),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),

@@ -31,6 +31,7 @@ mod update;
 pub mod watch;
 
 pub use cache::{WatchCache, WatchCacheConfig};
+pub(crate) use create::random_suffix;
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 pub use list::{ListItem, ListOptions, ListResult, RvMatch};
 pub use source::{ListWatchSource, StoreSource};

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::create::{invalid, namespace_mismatch};
 use super::meta::{self, copy_field, copy_meta, meta_str, set_meta};
 use super::{MAX_UPDATE_ATTEMPTS, Storage, decode, encode, key, store_error};
+use crate::server::admission::{self, Operation};
 use crate::server::fieldmanager::FieldManager;
 
 /// What an update did.
@@ -74,17 +75,110 @@ impl Storage {
         subresource: &str,
         dry_run: bool,
         manager: Option<&FieldManager>,
+        update: F,
+    ) -> Result<UpdateOutcome, StatusError>
+    where
+        F: FnMut(&Value) -> Result<Value, StatusError> + Send,
+    {
+        self.update_admitted(
+            info,
+            namespace,
+            name,
+            subresource,
+            dry_run,
+            manager,
+            None,
+            update,
+        )
+        .await
+    }
+
+    /// [`Storage::update_managed`] through the admission chain of `admit`: each candidate the
+    /// read-modify-write loop computes is admitted (mutating plugins, validation again when
+    /// they changed it, validating plugins) and written guarded by the resourceVersion it was
+    /// computed from; a conflict computes and admits the next candidate, as upstream's
+    /// GuaranteedUpdate does. Upstream runs the mutating plugins before the kind's defaulting;
+    /// here they see the defaulted candidate, and a candidate they change is validated again.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_admitted<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        subresource: &str,
+        dry_run: bool,
+        manager: Option<&FieldManager>,
+        admit: Option<&admission::Request<'_>>,
         mut update: F,
     ) -> Result<UpdateOutcome, StatusError>
     where
         F: FnMut(&Value) -> Result<Value, StatusError> + Send,
     {
-        self.read_modify_write(info, namespace, name, dry_run, |old| {
+        let admit = admit.map(|a| (a, Operation::Update));
+        self.read_modify_write(info, namespace, name, dry_run, admit, |old| {
             let given = update(old)?;
             let new = merge_subresource(info, subresource, old, given);
             self.prepare_update(info, new, old, manager)
         })
         .await
+    }
+
+    /// Admits the candidate `change` of an update of `old`.
+    async fn admit_update(
+        &self,
+        info: &ResourceInfo,
+        admit: &admission::Request<'_>,
+        change: Change,
+        old: &Value,
+        dry_run: bool,
+    ) -> Result<Change, StatusError> {
+        let new = match change {
+            Change::Write(new) | Change::Keep(new) => new,
+            // Removing the last finalizer of a deleted object: upstream admits it as an
+            // update; the object is gone after it, so only validating plugins matter.
+            delete @ Change::Delete(_) => return Ok(delete),
+        };
+        let name = meta_str(old, "name").to_owned();
+        let mut attrs = admit.attributes(
+            info,
+            Operation::Update,
+            meta_str(old, "namespace"),
+            &name,
+            dry_run,
+        );
+        attrs.object = Some(new.clone());
+        attrs.old_object = Some(old.clone());
+        admit.chain.admit(&mut attrs, self).await?;
+        let mut admitted = attrs.object.take().unwrap_or(Value::Null);
+        if admitted != new {
+            if !admitted.is_object() {
+                return Err(StatusError::internal(
+                    "a mutating admission plugin replaced the object with a non-object",
+                ));
+            }
+            super::set_type(info, &mut admitted);
+            set_meta(&mut admitted, "name", name.as_str());
+            set_meta(
+                &mut admitted,
+                "resourceVersion",
+                meta_str(old, "resourceVersion"),
+            );
+            meta::object_meta(&admitted)?;
+            let errs = self.strategy.validate_update(info, &admitted, old);
+            if !errs.is_empty() {
+                return Err(invalid(info, &name, &errs));
+            }
+            self.strategy.canonicalize(info, &mut admitted);
+        }
+        attrs.object = Some(admitted);
+        admit.chain.validate(&mut attrs, self).await?;
+        admit.keep_warnings(&mut attrs);
+        let admitted = attrs.object.take().unwrap_or(Value::Null);
+        if admitted == *old {
+            Ok(Change::Keep(admitted))
+        } else {
+            Ok(Change::Write(admitted))
+        }
     }
 
     /// The generic part of an update, from the stored object and the one asked for.
@@ -166,13 +260,16 @@ impl Storage {
         Ok(Change::Write(new))
     }
 
-    /// Reads the object, asks `change` what to do, and does it, retrying on conflicts.
+    /// Reads the object, asks `change` what to do, and does it, retrying on conflicts. With
+    /// `admit`, an update's candidate is admitted before it is written, and a delete admits the
+    /// stored object before `change` sees it (each attempt again).
     pub(super) async fn read_modify_write<F>(
         &self,
         info: &ResourceInfo,
         namespace: &str,
         name: &str,
         dry_run: bool,
+        admit: Option<(&admission::Request<'_>, Operation)>,
         mut change: F,
     ) -> Result<UpdateOutcome, StatusError>
     where
@@ -191,7 +288,18 @@ impl Storage {
                     .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))?,
             };
             let old = decode(info, &kv)?;
-            let result = match change(&old)? {
+            if let Some((admit, Operation::Delete)) = admit {
+                let mut attrs = admit.attributes(info, Operation::Delete, namespace, name, dry_run);
+                attrs.old_object = Some(old.clone());
+                admit.chain.admit(&mut attrs, self).await?;
+                admit.chain.validate(&mut attrs, self).await?;
+                admit.keep_warnings(&mut attrs);
+            }
+            let mut next = change(&old)?;
+            if let Some((admit, Operation::Update)) = admit {
+                next = self.admit_update(info, admit, next, &old, dry_run).await?;
+            }
+            let result = match next {
                 Change::Keep(obj) => return Ok(UpdateOutcome::Unchanged(obj)),
                 Change::Write(mut obj) if dry_run => {
                     super::set_type(info, &mut obj);
