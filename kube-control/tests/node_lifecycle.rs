@@ -85,7 +85,14 @@ fn pod_ready(pod: &Pod) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_node_is_tainted_and_its_pods_evicted_by_their_tolerations() {
-    let server = TestServer::start().await;
+    // Without DefaultTolerationSeconds, which would give the intolerant pod upstream's 300 s:
+    // the test is about what the controllers do with each pod's own tolerations.
+    let mut config = kube_api::server::Config::default();
+    config
+        .admission
+        .mutating
+        .retain(|p| p.name() != "DefaultTolerationSeconds");
+    let server = TestServer::with_config(config).await.unwrap();
     let client = server.client();
     let kubelets = Kubelets::start(client.clone());
     kubelets.add_node("n1").await;
