@@ -110,6 +110,13 @@ pub struct Config {
     /// What each user may do. The default allows every request (for in-process embedders
     /// and tests); the binaries use `Node,RBAC` ([`authz::Authorization::node_rbac`]).
     pub authorization: authz::Authorization,
+    /// Issues the tokens of TokenRequests (`serviceaccounts/token`) and, given to the server,
+    /// checks the objects verified service-account tokens name against storage. Set from
+    /// [`secure::Secured::configure`]; `None` answers TokenRequests with 503.
+    pub token_issuer: Option<authn::service_account::ServiceAccountTokens>,
+    /// The longest lifetime of a requested token (`--service-account-max-token-expiration`);
+    /// longer requests are shortened with a warning.
+    pub max_token_expiration: Option<Duration>,
 }
 
 /// Upstream's default node port range.
@@ -130,6 +137,8 @@ impl Default for Config {
             limits: flowcontrol::Limits::default(),
             authentication: authn::Authentication::default(),
             authorization: authz::Authorization::default(),
+            token_issuer: None,
+            max_token_expiration: None,
         }
     }
 }
@@ -147,6 +156,8 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("authentication", &self.authentication)
             .field("authorization", &self.authorization)
+            .field("token_issuer", &self.token_issuer)
+            .field("max_token_expiration", &self.max_token_expiration)
             .finish_non_exhaustive()
     }
 }
@@ -217,6 +228,13 @@ impl ApiServer {
             Arc::clone(&strategy),
         )
         .with_allocator(allocator);
+        if let Some(issuer) = &config.token_issuer {
+            // Verified tokens are checked against this server's objects.
+            issuer.set_getter(handler::tokenrequest::StoredObjects::new(
+                storage.clone(),
+                config.registry.clone(),
+            ));
+        }
         let (shutdown, _) = watch::channel(false);
         let state = Arc::new(ServerState {
             authorizer,
@@ -624,7 +642,7 @@ impl ApiServer {
         if !info.subresource.is_empty() {
             let served = matches!(
                 info.subresource.as_str(),
-                "status" | "finalize" | "scale" | "binding" | "eviction"
+                "status" | "finalize" | "scale" | "binding" | "eviction" | "token"
             ) && resource
                 .subresource(&info.subresource)
                 .is_some_and(|s| s.verbs.contains(&info.verb));
@@ -675,6 +693,7 @@ impl ApiServer {
             ("scale", _) => handler::scale::scale(&ctx).await,
             ("binding", _) => handler::binding::bind(&ctx).await,
             ("eviction", _) => handler::eviction::evict(&ctx).await,
+            ("token", _) => handler::tokenrequest::create(&ctx).await,
             _ if legacy_binding => handler::binding::bind(&ctx).await,
             _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
             _ if token_review => handler::tokenreview::create(&ctx).await,

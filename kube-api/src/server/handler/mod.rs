@@ -27,6 +27,7 @@ pub mod list;
 pub mod patch;
 pub mod scale;
 pub mod selfsubjectreview;
+pub mod tokenrequest;
 pub mod tokenreview;
 pub mod update;
 pub mod watch;
