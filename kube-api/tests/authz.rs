@@ -587,7 +587,7 @@ async fn users_and_service_accounts_get_exactly_the_verbs_granted() {
     // against it).
     let (code, account) = send(
         &s,
-        &admin(&s),
+        &admin,
         &[],
         "POST",
         "/api/v1/namespaces/team-a/serviceaccounts",

@@ -640,10 +640,11 @@ impl ApiServer {
             ));
         }
         if !info.subresource.is_empty() {
-            let served = matches!(
+            let served = (matches!(
                 info.subresource.as_str(),
                 "status" | "finalize" | "scale" | "binding" | "eviction" | "token"
-            ) && resource
+            ) || handler::connect::SUBRESOURCES.contains(&info.subresource.as_str()))
+                && resource
                 .subresource(&info.subresource)
                 .is_some_and(|s| s.verbs.contains(&info.verb));
             if !served {
@@ -694,6 +695,9 @@ impl ApiServer {
             ("binding", _) => handler::binding::bind(&ctx).await,
             ("eviction", _) => handler::eviction::evict(&ctx).await,
             ("token", _) => handler::tokenrequest::create(&ctx).await,
+            (s, _) if handler::connect::SUBRESOURCES.contains(&s) => {
+                handler::connect::connect(&ctx).await
+            }
             _ if legacy_binding => handler::binding::bind(&ctx).await,
             _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
             _ if token_review => handler::tokenreview::create(&ctx).await,
@@ -928,6 +932,17 @@ where
         let server = self.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
+            // A refused upgrade ends its connection (see handler::connect).
+            let upgrade = handler::connect::is_upgrade_request(&parts.headers);
+            let close = |mut response: Response<ResponseBody>| {
+                if upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                response
+            };
             let limit = server.state.config.max_body_bytes;
             let bytes = match Limited::new(body, limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -937,10 +952,10 @@ where
                     } else {
                         StatusError::bad_request(format!("reading the request body failed: {e}"))
                     };
-                    return Ok(response::error(&err));
+                    return Ok(close(response::error(&err)));
                 }
             };
-            Ok(server.handle(Request::from_parts(parts, bytes)).await)
+            Ok(close(server.handle(Request::from_parts(parts, bytes)).await))
         })
     }
 }

@@ -19,6 +19,7 @@ use super::storage::{self, Storage};
 
 pub mod accessreview;
 pub mod binding;
+pub mod connect;
 pub mod create;
 pub mod delete;
 pub mod eviction;
