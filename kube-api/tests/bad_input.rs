@@ -203,8 +203,17 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
             format!("{CM}/..%2Fkept"),
             json,
             json_body(json!({"metadata": {"name": "../kept"}, "data": {"k": "stolen"}})),
+            400,
+            "does not match the name on the URL",
+        ),
+        case(
+            "update of an escaped-slash name",
+            Method::PUT,
+            format!("{CM}/..%2Fkept"),
+            json,
+            json_body(json!({"metadata": {"name": "..%2Fkept"}, "data": {"k": "stolen"}})),
             404,
-            "",
+            "not found",
         ),
         case(
             "update whose body names another object",
@@ -473,7 +482,7 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
             format!("{CM}/kept"),
             "application/strategic-merge-patch+json",
             "{\"data\": {\"$patch\": \"explode\"}}",
-            400,
+            422,
             "explode",
         ),
         case(
