@@ -43,7 +43,10 @@ fn main() -> ExitCode {
             Some((input, message)) => {
                 let file = format!("fuzz-crash-{name}.bin");
                 let _ = std::fs::write(&file, &input);
-                eprintln!("{name}: panicked after {} inputs: {message}\ninput written to {file}", report.runs);
+                eprintln!(
+                    "{name}: panicked after {} inputs: {message}\ninput written to {file}",
+                    report.runs
+                );
                 return ExitCode::FAILURE;
             }
         }

@@ -289,7 +289,12 @@ async fn a_load_over_loopback_past_the_caps_gets_429s_and_loses_no_write() {
     let expected: Vec<String> = (0..CLIENTS).map(|i| format!("load-{i:02}")).collect();
     assert_eq!(names, expected);
     let (code, _) = s
-        .request("GET", "/healthz", &kube_api::server::test_util::Credentials::none(), None)
+        .request(
+            "GET",
+            "/healthz",
+            &kube_api::server::test_util::Credentials::none(),
+            None,
+        )
         .await;
     assert_eq!(code, 200);
 }

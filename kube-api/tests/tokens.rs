@@ -227,9 +227,7 @@ async fn token_requests_default_validate_and_bind_as_upstream() {
     // Bound objects: must exist, carry the given uid, and a pod must run as the account.
     let uid = c.pod("web", "builder", None).await;
     c.pod("other", "default", None).await;
-    let bound = |kind: &str, name: &str, uid: &str| {
-        json!({"boundObjectRef": {"apiVersion": "v1", "kind": kind, "name": name, "uid": uid}})
-    };
+    let bound = |kind: &str, name: &str, uid: &str| json!({"boundObjectRef": {"apiVersion": "v1", "kind": kind, "name": name, "uid": uid}});
     let (code, body) = c
         .token_request("builder", bound("Pod", "missing", ""))
         .await;
@@ -258,7 +256,10 @@ async fn token_requests_default_validate_and_bind_as_upstream() {
     let status = c.review(&token).await;
     assert_eq!(status["authenticated"], true, "{status}");
     let extra = &status["user"]["extra"];
-    assert_eq!(extra["authentication.kubernetes.io/pod-name"], json!(["web"]));
+    assert_eq!(
+        extra["authentication.kubernetes.io/pod-name"],
+        json!(["web"])
+    );
     assert_eq!(extra["authentication.kubernetes.io/pod-uid"], json!([uid]));
     c.server.stop().await;
 }
@@ -271,8 +272,10 @@ async fn bound_tokens_stop_working_with_their_objects() {
     // Bound to an unscheduled pod: deleted at once, the token with it.
     let uid = c.pod("web", "builder", None).await;
     let token = c
-        .token(json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
-                                         "uid": uid}}))
+        .token(
+            json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
+                                         "uid": uid}}),
+        )
         .await;
     assert_eq!(c.list_pods(&token).await, 200);
     let (code, _) = c
@@ -294,8 +297,10 @@ async fn bound_tokens_stop_working_with_their_objects() {
     // grace period (30 s), as upstream.
     let uid = c.pod("api", "builder", Some("node-a")).await;
     let token = c
-        .token(json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "api",
-                                         "uid": uid}}))
+        .token(
+            json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "api",
+                                         "uid": uid}}),
+        )
         .await;
     let (code, _) = c
         .send(&admin, "DELETE", "/api/v1/namespaces/team-a/pods/api", None)
@@ -315,12 +320,19 @@ async fn bound_tokens_stop_working_with_their_objects() {
         )
         .await;
     let token = c
-        .token(json!({"boundObjectRef": {"kind": "Secret", "apiVersion": "v1", "name": "s",
-                                         "uid": secret["metadata"]["uid"]}}))
+        .token(
+            json!({"boundObjectRef": {"kind": "Secret", "apiVersion": "v1", "name": "s",
+                                         "uid": secret["metadata"]["uid"]}}),
+        )
         .await;
     assert_eq!(c.list_pods(&token).await, 200);
     let (code, _) = c
-        .send(&admin, "DELETE", "/api/v1/namespaces/team-a/secrets/s", None)
+        .send(
+            &admin,
+            "DELETE",
+            "/api/v1/namespaces/team-a/secrets/s",
+            None,
+        )
         .await;
     assert_eq!(code, 200);
     assert_eq!(c.list_pods(&token).await, 401);
@@ -411,8 +423,10 @@ async fn the_python_client_acts_as_the_service_account_until_pod_deletion_or_exp
 
     let uid = c.pod("web", "builder", None).await;
     let bound = c
-        .token(json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
-                                         "uid": uid}}))
+        .token(
+            json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
+                                         "uid": uid}}),
+        )
         .await;
     let unbound = c.token(json!({"expirationSeconds": 600})).await;
     assert_eq!(python_codes(&c, dir.path(), &bound).await, granted);

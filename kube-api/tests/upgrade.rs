@@ -67,8 +67,16 @@ fn only_response(raw: &str) -> (u16, Value) {
         "{head}"
     );
     let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body.split_once("\r\n").unwrap().1.rsplit_once("\r\n0").unwrap().0
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split_once("\r\n")
+            .unwrap()
+            .1
+            .rsplit_once("\r\n0")
+            .unwrap()
+            .0
     } else {
         body
     };
@@ -150,7 +158,12 @@ async fn refused_upgrades_close_the_connection_and_nothing_after_is_read() {
 
     // Not an upgrade: exec says so (and a normal request keeps its connection semantics).
     let (code, body) = s
-        .request("POST", &format!("{pods}/on-node/exec?command=sh"), &admin(&s), None)
+        .request(
+            "POST",
+            &format!("{pods}/on-node/exec?command=sh"),
+            &admin(&s),
+            None,
+        )
         .await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("Upgrade request required"), "{body}");
@@ -160,15 +173,18 @@ async fn refused_upgrades_close_the_connection_and_nothing_after_is_read() {
         .request("GET", &format!("{pods}/on-node"), &admin(&s), None)
         .await;
     assert_eq!(code, 200, "{body}");
-    let (code, _) = s.request("GET", "/healthz", &Credentials::none(), None).await;
+    let (code, _) = s
+        .request("GET", "/healthz", &Credentials::none(), None)
+        .await;
     assert_eq!(code, 200);
 
     // Without credentials an upgrade is refused before anything is resolved, and closed too.
-    let request = format!("{}{smuggled}", upgrade_head(&s, &format!("{pods}/on-node/exec")));
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(
-        s.ca_pem(),
-        &Credentials::none(),
-    )));
+    let request = format!(
+        "{}{smuggled}",
+        upgrade_head(&s, &format!("{pods}/on-node/exec"))
+    );
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(s.ca_pem(), &Credentials::none())));
     let tcp = tokio::net::TcpStream::connect(s.address).await.unwrap();
     let mut tls = connector
         .connect(ServerName::IpAddress(s.address.ip().into()), tcp)

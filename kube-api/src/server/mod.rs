@@ -645,8 +645,8 @@ impl ApiServer {
                 "status" | "finalize" | "scale" | "binding" | "eviction" | "token"
             ) || handler::connect::SUBRESOURCES.contains(&info.subresource.as_str()))
                 && resource
-                .subresource(&info.subresource)
-                .is_some_and(|s| s.verbs.contains(&info.verb));
+                    .subresource(&info.subresource)
+                    .is_some_and(|s| s.verbs.contains(&info.verb));
             if !served {
                 return response::error(&response::path_not_found());
             }
@@ -955,7 +955,9 @@ where
                     return Ok(close(response::error(&err)));
                 }
             };
-            Ok(close(server.handle(Request::from_parts(parts, bytes)).await))
+            Ok(close(
+                server.handle(Request::from_parts(parts, bytes)).await,
+            ))
         })
     }
 }

@@ -40,7 +40,13 @@ const GROUP: &str = "authentication.k8s.io";
 /// and `status.expirationTimestamp`.
 pub async fn create(ctx: &Ctx) -> HandlerResult {
     accept_json(ctx.header(header::ACCEPT))?;
-    let Some(issuer) = ctx.state.config.token_issuer.as_ref().filter(|t| t.can_issue()) else {
+    let Some(issuer) = ctx
+        .state
+        .config
+        .token_issuer
+        .as_ref()
+        .filter(|t| t.can_issue())
+    else {
         return Err(StatusError::service_unavailable(
             "this server issues no service-account tokens: it was started without a \
              service-account signing key",
@@ -169,10 +175,7 @@ async fn bind(ctx: &Ctx, bound: &Value, spec: &mut TokenSpec) -> Result<(), Stat
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let uid = bound
-        .get("uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let uid = bound.get("uid").and_then(Value::as_str).unwrap_or_default();
     let resource = match (api_version, kind) {
         ("v1", "Pod") => "pods",
         ("v1", "Secret") => "secrets",
