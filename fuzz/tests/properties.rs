@@ -76,7 +76,7 @@ fn json_value(depth: u32) -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i32>().prop_map(|n| Value::from(n)),
+        any::<i32>().prop_map(Value::from),
         "[a-z/~0-9$]{0,6}".prop_map(Value::String),
     ];
     leaf.prop_recursive(depth, 32, 4, |inner| {
