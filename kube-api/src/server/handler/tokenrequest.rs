@@ -133,13 +133,9 @@ pub async fn create(ctx: &Ctx) -> HandlerResult {
     let expiration = k8s_openapi::jiff::Timestamp::from_second(exp)
         .map(format_time)
         .map_err(|e| StatusError::internal(format!("the token's expiry is out of range: {e}")))?;
-    let mut spec_out = json!({
-        "audiences": spec.audiences,
-        "expirationSeconds": seconds,
-        "boundObjectRef": bound.cloned().unwrap_or(Value::Null),
-    });
-    if bound.is_none() {
-        spec_out.as_object_mut().map(|o| o.remove("boundObjectRef"));
+    let mut spec_out = json!({"audiences": spec.audiences, "expirationSeconds": seconds});
+    if let Some(bound) = bound {
+        spec_out["boundObjectRef"] = bound.clone();
     }
     let mut out = response::json(
         StatusCode::CREATED,
