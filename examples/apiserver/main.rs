@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut config = Config::default();
     let secured = args.secure.build(&config)?;
-    config.authentication = secured.authentication.clone();
+    secured.configure(&mut config);
     config.authorization = examples::authorization_mode(&args.authorization)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;

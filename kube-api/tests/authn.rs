@@ -298,16 +298,37 @@ async fn certificates_and_kubeconfig_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_account_tokens_authenticate_and_token_reviews_judge_tokens() {
     let s = start().await;
+    // Tokens are checked against their service account: it must exist.
+    let (code, body) = s
+        .request(
+            "POST",
+            "/api/v1/namespaces",
+            &admin(&s),
+            Some(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team"}}"#),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = s
+        .request(
+            "POST",
+            "/api/v1/namespaces/team/serviceaccounts",
+            &admin(&s),
+            Some(r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"builder"}}"#),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let account: Value = serde_json::from_str(&body).unwrap();
+    let uid = account["metadata"]["uid"].as_str().unwrap().to_owned();
     let token = s
         .secured
         .service_account_tokens
-        .issue("team", "builder", "uid-sa", 3600)
+        .issue("team", "builder", &uid, 3600)
         .unwrap();
     let (code, review) = whoami(&s, &Credentials::token(&token)).await;
     assert_eq!(code, 201, "{review}");
     let user = &review["status"]["userInfo"];
     assert_eq!(user["username"], "system:serviceaccount:team:builder");
-    assert_eq!(user["uid"], "uid-sa");
+    assert_eq!(user["uid"], uid.as_str());
     assert_eq!(
         user["groups"],
         json!([

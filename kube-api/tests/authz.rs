@@ -583,11 +583,28 @@ async fn users_and_service_accounts_get_exactly_the_verbs_granted() {
     )
     .await;
     assert_eq!(code, 200);
-    // A service account by its own token.
+    // A service account by its own token (the account must exist: tokens are checked
+    // against it).
+    let (code, account) = send(
+        &s,
+        &admin,
+        &[],
+        "POST",
+        "/api/v1/namespaces/team-a/serviceaccounts",
+        Some(&json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "builder"}})),
+    )
+    .await;
+    assert_eq!(code, 201, "{account}");
     let sa_token = s
         .secured
         .service_account_tokens
-        .issue("team-a", "builder", "uid-builder", 600)
+        .issue(
+            "team-a",
+            "builder",
+            account["metadata"]["uid"].as_str().unwrap(),
+            600,
+        )
         .unwrap();
     let sa = Credentials::token(&sa_token);
     let (code, _) = send(&s, &sa, &[], "GET", "/apis/apps/v1/deployments", None).await;

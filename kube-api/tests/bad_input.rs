@@ -56,6 +56,20 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
         "{\"a\":".repeat(50_000),
         "}".repeat(50_000)
     );
+    let deep_block_yaml: String = (0..2_000)
+        .map(|i| format!("{}a:\n", " ".repeat(i)))
+        .collect();
+    // Nine levels of nine aliases: a billion leaves if expanded.
+    let mut alias_bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..9 {
+        let prev = (b'a' + level - 1) as char;
+        let this = (b'a' + level) as char;
+        alias_bomb.push_str(&format!(
+            "{this}: &{this} [{}]\n",
+            vec![format!("*{prev}"); 9].join(", ")
+        ));
+    }
+    alias_bomb.push_str("data: *i\n");
     let big = "x".repeat(2 * 1024 * 1024);
     let many_ops = serde_json::to_vec(&vec![
         json!({"op": "test", "path": "/kind", "value": "ConfigMap"});
@@ -142,6 +156,87 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
             "path with a dot-dot name",
             Method::GET,
             format!("{CM}/.."),
+            json,
+            "",
+            404,
+            "",
+        ),
+        case(
+            "name with a slash",
+            Method::POST,
+            CM,
+            json,
+            json_body(json!({"metadata": {"name": "a/b"}})),
+            422,
+            "metadata.name: Invalid value",
+        ),
+        case(
+            "name that is a dot-dot",
+            Method::POST,
+            CM,
+            json,
+            json_body(json!({"metadata": {"name": ".."}})),
+            422,
+            "metadata.name: Invalid value",
+        ),
+        case(
+            "generateName that climbs out",
+            Method::POST,
+            CM,
+            json,
+            json_body(json!({"metadata": {"generateName": "../x-"}})),
+            422,
+            "metadata.generateName: Invalid value",
+        ),
+        case(
+            "path with an escaped slash in the name",
+            Method::GET,
+            format!("{CM}/..%2F..%2Fsecrets%2Fdefault%2Fx"),
+            json,
+            "",
+            404,
+            "",
+        ),
+        case(
+            "update through an escaped slash",
+            Method::PUT,
+            format!("{CM}/..%2Fkept"),
+            json,
+            json_body(json!({"metadata": {"name": "../kept"}, "data": {"k": "stolen"}})),
+            400,
+            "does not match the name on the URL",
+        ),
+        case(
+            "update of an escaped-slash name",
+            Method::PUT,
+            format!("{CM}/..%2Fkept"),
+            json,
+            json_body(json!({"metadata": {"name": "..%2Fkept"}, "data": {"k": "stolen"}})),
+            404,
+            "not found",
+        ),
+        case(
+            "update whose body names another object",
+            Method::PUT,
+            format!("{CM}/kept"),
+            json,
+            json_body(json!({"metadata": {"name": "other"}, "data": {"k": "stolen"}})),
+            400,
+            "does not match",
+        ),
+        case(
+            "namespace with an escaped slash",
+            Method::POST,
+            "/api/v1/namespaces/default%2Fconfigmaps/configmaps",
+            json,
+            json_body(json!({"metadata": {"name": "x"}})),
+            422,
+            "metadata.namespace: Invalid value",
+        ),
+        case(
+            "delete through a dot-dot namespace",
+            Method::DELETE,
+            "/api/v1/namespaces/../configmaps/kept",
             json,
             "",
             404,
@@ -337,6 +432,60 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
             "recursion limit",
         ),
         case(
+            "deeply nested YAML (flow)",
+            Method::PATCH,
+            format!("{CM}/kept?fieldManager=t"),
+            "application/apply-patch+yaml",
+            format!("data: {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+            400,
+            "recursion limit",
+        ),
+        case(
+            "deeply nested YAML (blocks)",
+            Method::PATCH,
+            format!("{CM}/kept?fieldManager=t"),
+            "application/apply-patch+yaml",
+            deep_block_yaml,
+            400,
+            "recursion limit",
+        ),
+        case(
+            "YAML alias bomb",
+            Method::PATCH,
+            format!("{CM}/kept?fieldManager=t"),
+            "application/apply-patch+yaml",
+            alias_bomb,
+            400,
+            "repetition limit",
+        ),
+        case(
+            "apply patch not YAML",
+            Method::PATCH,
+            format!("{CM}/kept?fieldManager=t"),
+            "application/apply-patch+yaml",
+            "data: [unclosed",
+            400,
+            "error decoding YAML",
+        ),
+        case(
+            "strategic merge patch not JSON",
+            Method::PATCH,
+            format!("{CM}/kept"),
+            "application/strategic-merge-patch+json",
+            "{\"data\":",
+            400,
+            "",
+        ),
+        case(
+            "strategic merge patch directive",
+            Method::PATCH,
+            format!("{CM}/kept"),
+            "application/strategic-merge-patch+json",
+            "{\"data\": {\"$patch\": \"explode\"}}",
+            422,
+            "explode",
+        ),
+        case(
             "namespace in path invalid",
             Method::POST,
             "/api/v1/namespaces/Bad_NS/configmaps",
@@ -448,6 +597,22 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
     assert_eq!(names, ["kept"]);
     let (_, kept) = s.get(&format!("{CM}/kept")).await;
     assert_eq!(kept["data"], json!({"k": "v"}));
+    // No request wrote outside its key prefix: every key is a plain name under its
+    // collection.
+    let all = s
+        .store
+        .list(kube_store::ListRequest::prefix(""))
+        .await
+        .unwrap();
+    for kv in &all.items {
+        assert!(
+            !kv.key.contains("..") && !kv.key.contains('%') && !kv.key.contains("//"),
+            "{}",
+            kv.key
+        );
+    }
+    let (_, secrets) = s.get("/api/v1/secrets").await;
+    assert_eq!(secrets["items"], json!([]));
     let (code, _) = s.post(CM, json!({"metadata": {"name": "after"}})).await;
     assert_eq!(code, StatusCode::CREATED);
 }

@@ -212,3 +212,89 @@ async fn past_its_deadline_a_request_gets_504_and_its_write_still_lands() {
     }
     assert_eq!(found, StatusCode::OK);
 }
+
+/// Issue 5, acceptance 6: a load over loopback (TLS, one connection per request) past the
+/// mutating cap. Each client retries on 429 as client-go does; every answer is a 201 or a
+/// 429 with Retry-After, and every write lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_over_loopback_past_the_caps_gets_429s_and_loses_no_write() {
+    const CLIENTS: usize = 40;
+    let (gate, open) = watch::channel(true);
+    let store = Arc::new(GatedStore {
+        inner: MemoryStore::new(),
+        open,
+    });
+    let config = Config {
+        limits: Limits {
+            max_mutating: 4,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let s = Arc::new(common::https::HttpsServer::start(store, config).await);
+    let key = std::fs::read_to_string(s.secured.pki.path("admin.key")).unwrap();
+    let admin = kube_api::server::test_util::Credentials::cert(&s.secured.pki.admin_cert_pem, &key);
+    // Serving starts after the bootstrap writes (the kubernetes service); close the gate
+    // once a request is answered.
+    let (code, body) = s.request("GET", CONFIGMAPS, &admin, None).await;
+    assert_eq!(code, 200, "{body}");
+    gate.send_replace(false);
+    let (refused_tx, mut refused_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let (s, admin, refused_tx) = (Arc::clone(&s), admin.clone(), refused_tx.clone());
+        clients.push(tokio::spawn(async move {
+            let body = json!({"metadata": {"name": format!("load-{i:02}")}}).to_string();
+            let mut refusals = 0;
+            loop {
+                let (code, text) = s.request("POST", CONFIGMAPS, &admin, Some(&body)).await;
+                match code {
+                    201 => return refusals,
+                    429 => {
+                        let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        assert_eq!(status["reason"], "TooManyRequests", "{status}");
+                        assert_eq!(status["details"]["retryAfterSeconds"], 1, "{status}");
+                        refusals += 1;
+                        let _ = refused_tx.send(());
+                        tokio::task::yield_now().await;
+                    }
+                    other => panic!("load-{i:02}: {other} {text}"),
+                }
+            }
+        }));
+    }
+    // Four writes hold the cap on the closed store; the others are refused at once.
+    for _ in 0..CLIENTS - 4 {
+        refused_rx.recv().await.unwrap();
+    }
+    gate.send_replace(true);
+    let mut refusals = 0;
+    for client in clients {
+        refusals += tokio::time::timeout(Duration::from_secs(120), client)
+            .await
+            .expect("the load did not finish")
+            .unwrap();
+    }
+    assert!(refusals >= CLIENTS - 4, "{refusals}");
+    let (code, list) = s.request("GET", CONFIGMAPS, &admin, None).await;
+    assert_eq!(code, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| name_of(o).to_owned())
+        .collect();
+    names.sort();
+    let expected: Vec<String> = (0..CLIENTS).map(|i| format!("load-{i:02}")).collect();
+    assert_eq!(names, expected);
+    let (code, _) = s
+        .request(
+            "GET",
+            "/healthz",
+            &kube_api::server::test_util::Credentials::none(),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+}

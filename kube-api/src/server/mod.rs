@@ -114,6 +114,13 @@ pub struct Config {
     /// The admission plugins every write passes ([`admission`]). The default is the
     /// built-in plugins and the webhooks ([`admission::Admission::builtin`]).
     pub admission: admission::Admission,
+    /// Issues the tokens of TokenRequests (`serviceaccounts/token`) and, given to the server,
+    /// checks the objects verified service-account tokens name against storage. Set from
+    /// [`secure::Secured::configure`]; `None` answers TokenRequests with 503.
+    pub token_issuer: Option<authn::service_account::ServiceAccountTokens>,
+    /// The longest lifetime of a requested token (`--service-account-max-token-expiration`);
+    /// longer requests are shortened with a warning.
+    pub max_token_expiration: Option<Duration>,
 }
 
 /// Upstream's default node port range.
@@ -135,6 +142,8 @@ impl Default for Config {
             authentication: authn::Authentication::default(),
             authorization: authz::Authorization::default(),
             admission: admission::Admission::default(),
+            token_issuer: None,
+            max_token_expiration: None,
         }
     }
 }
@@ -153,6 +162,8 @@ impl std::fmt::Debug for Config {
             .field("authentication", &self.authentication)
             .field("authorization", &self.authorization)
             .field("admission", &self.admission)
+            .field("token_issuer", &self.token_issuer)
+            .field("max_token_expiration", &self.max_token_expiration)
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +236,13 @@ impl ApiServer {
             Arc::clone(&strategy),
         )
         .with_allocator(allocator);
+        if let Some(issuer) = &config.token_issuer {
+            // Verified tokens are checked against this server's objects.
+            issuer.set_getter(handler::tokenrequest::StoredObjects::new(
+                storage.clone(),
+                config.registry.clone(),
+            ));
+        }
         let (shutdown, _) = watch::channel(false);
         let state = Arc::new(ServerState {
             admission: admission::Chain::new(config.admission.clone()),
@@ -631,12 +649,13 @@ impl ApiServer {
             ));
         }
         if !info.subresource.is_empty() {
-            let served = matches!(
+            let served = (matches!(
                 info.subresource.as_str(),
-                "status" | "finalize" | "scale" | "binding" | "eviction"
-            ) && resource
-                .subresource(&info.subresource)
-                .is_some_and(|s| s.verbs.contains(&info.verb));
+                "status" | "finalize" | "scale" | "binding" | "eviction" | "token"
+            ) || handler::connect::SUBRESOURCES.contains(&info.subresource.as_str()))
+                && resource
+                    .subresource(&info.subresource)
+                    .is_some_and(|s| s.verbs.contains(&info.verb));
             if !served {
                 return response::error(&response::path_not_found());
             }
@@ -684,6 +703,10 @@ impl ApiServer {
             ("scale", _) => handler::scale::scale(&ctx).await,
             ("binding", _) => handler::binding::bind(&ctx).await,
             ("eviction", _) => handler::eviction::evict(&ctx).await,
+            ("token", _) => handler::tokenrequest::create(&ctx).await,
+            (s, _) if handler::connect::SUBRESOURCES.contains(&s) => {
+                handler::connect::connect(&ctx).await
+            }
             _ if legacy_binding => handler::binding::bind(&ctx).await,
             _ if self_subject_review => handler::selfsubjectreview::create(&ctx).await,
             _ if token_review => handler::tokenreview::create(&ctx).await,
@@ -918,6 +941,17 @@ where
         let server = self.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
+            // A refused upgrade ends its connection (see handler::connect).
+            let upgrade = handler::connect::is_upgrade_request(&parts.headers);
+            let close = |mut response: Response<ResponseBody>| {
+                if upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                response
+            };
             let limit = server.state.config.max_body_bytes;
             let bytes = match Limited::new(body, limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -927,10 +961,12 @@ where
                     } else {
                         StatusError::bad_request(format!("reading the request body failed: {e}"))
                     };
-                    return Ok(response::error(&err));
+                    return Ok(close(response::error(&err)));
                 }
             };
-            Ok(server.handle(Request::from_parts(parts, bytes)).await)
+            Ok(close(
+                server.handle(Request::from_parts(parts, bytes)).await,
+            ))
         })
     }
 }

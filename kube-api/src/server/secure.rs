@@ -158,6 +158,12 @@ pub struct Secured {
 }
 
 impl Secured {
+    /// Sets `config`'s authentication chain and token issuer from these settings.
+    pub fn configure(&self, config: &mut Config) {
+        config.authentication = self.authentication.clone();
+        config.token_issuer = Some(self.service_account_tokens.clone());
+    }
+
     /// An admin kubeconfig for `server_url`: the generated CA to verify the server (left out
     /// when the serving certificate was brought, so clients use their system roots) and the
     /// admin client certificate (left out when client certificates come from another CA).

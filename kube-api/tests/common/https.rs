@@ -58,7 +58,7 @@ impl HttpsServer {
         let mut secure = SecureServing::new(dir.join("pki"));
         options(&mut secure);
         let secured = secure.build(&config).expect("secure serving");
-        config.authentication = secured.authentication.clone();
+        secured.configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let url = format!("https://{address}");

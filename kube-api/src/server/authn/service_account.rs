@@ -2,12 +2,16 @@
 //! the PKI keeps in `sa.key`), with upstream's claims, verified as bearer tokens.
 //!
 //! A token names `system:serviceaccount:NAMESPACE:NAME` (groups `system:serviceaccounts`
-//! and `system:serviceaccounts:NAMESPACE`). [`ServiceAccountTokens::issue`] is what the
-//! TokenRequest API will call. Deliberate gap until then: the service account (and a bound
-//! pod) is not looked up, so a token outlives a deleted account until it expires.
+//! and `system:serviceaccounts:NAMESPACE`). [`ServiceAccountTokens::issue_request`] is what
+//! the TokenRequest API calls. After the signature and expiry verify, the objects a token
+//! names are looked up through the [`TokenGetter`] the server sets
+//! ([`ServiceAccountTokens::set_getter`]), as upstream's validator does: a token whose service
+//! account, bound pod or bound secret is gone, has another uid, or was deleted more than
+//! [`DELETION_GRACE_SECONDS`] ago is rejected. Without a getter (tokens verified outside a
+//! server) only the signature, expiry and audience are checked.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +34,9 @@ pub const DEFAULT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 pub const SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
 /// The user-name prefix of service accounts.
 pub const USER_PREFIX: &str = "system:serviceaccount:";
+/// How long after its deletion timestamp an object still backs the tokens bound to it
+/// (upstream's 60 seconds; a pod's deletion timestamp is the end of its grace period).
+pub const DELETION_GRACE_SECONDS: i64 = 60;
 
 /// The result of this module's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -55,6 +62,13 @@ pub enum Error {
     /// The token's claims are malformed.
     #[error("the token's claims are malformed: {0}")]
     Claims(String),
+    /// An object the token names (service account, bound pod or secret) is gone, was
+    /// recreated with another uid, or has been deleted.
+    #[error("the token has been invalidated: {0}")]
+    Invalidated(String),
+    /// The objects the token names could not be looked up.
+    #[error("looking up the token's objects failed: {0}")]
+    Lookup(String),
 }
 
 impl From<Error> for AuthError {
@@ -83,6 +97,77 @@ pub struct KubernetesClaim {
     /// The pod the token is bound to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<ObjectRef>,
+    /// The secret the token is bound to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<ObjectRef>,
+}
+
+/// The kinds of object a token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenObject {
+    /// The token's service account.
+    ServiceAccount,
+    /// The pod the token is bound to.
+    Pod,
+    /// The secret the token is bound to.
+    Secret,
+}
+
+impl TokenObject {
+    /// The kind's resource name (`serviceaccounts`, `pods`, `secrets`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::ServiceAccount => "serviceaccounts",
+            Self::Pod => "pods",
+            Self::Secret => "secrets",
+        }
+    }
+}
+
+/// What the validation needs of a live object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveObject {
+    /// Its uid.
+    pub uid: String,
+    /// Its deletion timestamp, in Unix seconds, if it is being deleted.
+    pub deletion_timestamp: Option<i64>,
+}
+
+/// Looks up the objects a service-account token names, after its signature verifies.
+///
+/// # Contract
+/// - `Ok(Some(_))`: the object exists now, with this uid and deletion timestamp.
+/// - `Ok(None)`: it does not exist; the token is rejected.
+/// - `Err(_)`: it could not be looked up; the token is rejected (401), never let in.
+///
+/// Calls run on the request path of every request with a service-account token: one read
+/// each, no writes.
+#[async_trait::async_trait]
+pub trait TokenGetter: Send + Sync + std::fmt::Debug {
+    /// The object of `kind` named `name` in `namespace`.
+    async fn get(
+        &self,
+        kind: TokenObject,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<LiveObject>, String>;
+}
+
+/// What a token is issued for (a TokenRequest's spec, resolved).
+#[derive(Debug, Clone, Default)]
+pub struct TokenSpec {
+    /// The service account's namespace.
+    pub namespace: String,
+    /// The service account.
+    pub service_account: ObjectRef,
+    /// The audiences; empty means the server's.
+    pub audiences: Vec<String>,
+    /// How long the token is valid from now.
+    pub expiration_seconds: i64,
+    /// The pod it is bound to.
+    pub pod: Option<ObjectRef>,
+    /// The secret it is bound to.
+    pub secret: Option<ObjectRef>,
 }
 
 /// The claims of a service-account token (upstream's names).
@@ -116,6 +201,7 @@ pub struct ServiceAccountTokens {
     signing: Option<Arc<EcdsaKeyPair>>,
     verifying: Vec<u8>,
     clock: Arc<dyn Clock>,
+    getter: Arc<OnceLock<Arc<dyn TokenGetter>>>,
 }
 
 impl std::fmt::Debug for ServiceAccountTokens {
@@ -124,6 +210,7 @@ impl std::fmt::Debug for ServiceAccountTokens {
             .field("issuer", &self.issuer)
             .field("audiences", &self.audiences)
             .field("can_issue", &self.signing.is_some())
+            .field("checks_objects", &self.getter.get().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -163,7 +250,26 @@ impl ServiceAccountTokens {
             signing,
             verifying,
             clock,
+            getter: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Looks up the objects of verified tokens through `getter` from now on, in this value
+    /// and every clone of it (the authenticator in the chain and the server's issuer are
+    /// clones). The first getter set stays; returns false if one was set already.
+    pub fn set_getter(&self, getter: Arc<dyn TokenGetter>) -> bool {
+        self.getter.set(getter).is_ok()
+    }
+
+    /// Whether this can issue tokens (it has the private key).
+    pub fn can_issue(&self) -> bool {
+        self.signing.is_some()
+    }
+
+    /// The server's audiences: what tokens are issued for by default and what verification
+    /// accepts.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
     }
 
     /// The issuer.
@@ -174,24 +280,80 @@ impl ServiceAccountTokens {
     /// A token for the service account `name` in `namespace` (uid `uid`), for the server's
     /// audience, valid for `seconds` from now.
     pub fn issue(&self, namespace: &str, name: &str, uid: &str, seconds: i64) -> Result<String> {
+        let spec = TokenSpec {
+            namespace: namespace.to_owned(),
+            service_account: ObjectRef {
+                name: name.to_owned(),
+                uid: uid.to_owned(),
+            },
+            expiration_seconds: seconds,
+            ..TokenSpec::default()
+        };
+        Ok(self.issue_request(&spec)?.0)
+    }
+
+    /// A token for `spec`, and its expiry in Unix seconds.
+    pub fn issue_request(&self, spec: &TokenSpec) -> Result<(String, i64)> {
         let now = self.clock.now().as_second();
-        self.sign(&Claims {
+        let audiences = if spec.audiences.is_empty() {
+            self.audiences.clone()
+        } else {
+            spec.audiences.clone()
+        };
+        let exp = now.saturating_add(spec.expiration_seconds);
+        let token = self.sign(&Claims {
             iss: self.issuer.clone(),
-            sub: format!("{USER_PREFIX}{namespace}:{name}"),
-            aud: self.audiences.clone(),
-            exp: now + seconds,
+            sub: format!(
+                "{USER_PREFIX}{}:{}",
+                spec.namespace, spec.service_account.name
+            ),
+            aud: audiences,
+            exp,
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             kubernetes: KubernetesClaim {
-                namespace: namespace.to_owned(),
-                serviceaccount: ObjectRef {
-                    name: name.to_owned(),
-                    uid: uid.to_owned(),
-                },
-                pod: None,
+                namespace: spec.namespace.clone(),
+                serviceaccount: spec.service_account.clone(),
+                pod: spec.pod.clone(),
+                secret: spec.secret.clone(),
             },
-        })
+        })?;
+        Ok((token, exp))
+    }
+
+    /// Checks that the objects `claims` names still back it (see the module docs); a no-op
+    /// without a getter.
+    pub async fn check_objects(&self, claims: &Claims) -> Result<()> {
+        let Some(getter) = self.getter.get() else {
+            return Ok(());
+        };
+        let k = &claims.kubernetes;
+        let invalidated_before = self.clock.now().as_second() - DELETION_GRACE_SECONDS;
+        let mut refs = vec![(TokenObject::ServiceAccount, &k.serviceaccount)];
+        refs.extend(k.secret.iter().map(|s| (TokenObject::Secret, s)));
+        refs.extend(k.pod.iter().map(|p| (TokenObject::Pod, p)));
+        for (kind, object) in refs {
+            let what = format!("{} {}/{}", kind.resource(), k.namespace, object.name);
+            let live = getter
+                .get(kind, &k.namespace, &object.name)
+                .await
+                .map_err(Error::Lookup)?
+                .ok_or_else(|| Error::Invalidated(format!("{what} does not exist")))?;
+            if live
+                .deletion_timestamp
+                .is_some_and(|t| t < invalidated_before)
+            {
+                return Err(Error::Invalidated(format!("{what} has been deleted")));
+            }
+            if live.uid != object.uid {
+                return Err(Error::Invalidated(format!(
+                    "the uid of {what} ({}) does not match the claim ({})",
+                    live.uid, object.uid
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// `claims` as a signed JWT (ES256).
@@ -312,7 +474,11 @@ fn public_point(spki: &SubjectPublicKeyInfoDer<'_>) -> Result<Vec<u8>> {
 #[async_trait::async_trait]
 impl TokenAuthenticator for ServiceAccountTokens {
     async fn authenticate_token(&self, token: &str) -> AuthResult<Option<UserInfo>> {
-        Ok(self.verify(token)?.as_ref().map(user_of_claims))
+        let Some(claims) = self.verify(token)? else {
+            return Ok(None);
+        };
+        self.check_objects(&claims).await?;
+        Ok(Some(user_of_claims(&claims)))
     }
 }
 

@@ -19,6 +19,7 @@ use super::storage::{self, Storage};
 
 pub mod accessreview;
 pub mod binding;
+pub mod connect;
 pub mod create;
 pub mod delete;
 pub mod eviction;
@@ -27,6 +28,7 @@ pub mod list;
 pub mod patch;
 pub mod scale;
 pub mod selfsubjectreview;
+pub mod tokenrequest;
 pub mod tokenreview;
 pub mod update;
 pub mod watch;

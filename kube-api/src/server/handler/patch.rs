@@ -16,6 +16,11 @@ use crate::server::storage::strategy::add_warnings;
 /// How deep an applied configuration may nest.
 pub const MAX_APPLY_DEPTH: usize = 100;
 
+/// The deepest nesting of YAML flow collections (`[`, `{`) an applied configuration may have
+/// before it is parsed; twice the parser's own recursion limit (128), so only brackets inside
+/// scalars could make it refuse what the parser would take.
+pub const MAX_YAML_FLOW_DEPTH: usize = 256;
+
 /// Applies the patch in the body to the stored object (retrying on conflicts with other
 /// writers); answers 200 with the result (201 when an apply creates the object).
 pub async fn patch(ctx: &Ctx) -> HandlerResult {
@@ -186,8 +191,18 @@ fn parse_config(body: &[u8]) -> Result<Value, StatusError> {
     }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => serde_yaml_ng::from_slice(body)
-            .map_err(|e| StatusError::bad_request(format!("error decoding YAML: {e}")))?,
+        Err(_) => {
+            // The YAML scanner's cost grows with the square of the flow nesting: refuse deep
+            // flow collections before it runs (its recursion limit only applies after).
+            if flow_depth(body) > MAX_YAML_FLOW_DEPTH {
+                return Err(StatusError::bad_request(format!(
+                    "error decoding YAML: flow collections nest deeper than \
+                     {MAX_YAML_FLOW_DEPTH} levels (recursion limit exceeded)"
+                )));
+            }
+            serde_yaml_ng::from_slice(body)
+                .map_err(|e| StatusError::bad_request(format!("error decoding YAML: {e}")))?
+        }
     };
     if depth(&value, 0) > MAX_APPLY_DEPTH {
         return Err(StatusError::bad_request(format!(
@@ -249,4 +264,22 @@ fn check_config(ctx: &Ctx, config: &Value) -> Result<(), StatusError> {
         ));
     }
     Ok(())
+}
+
+/// The deepest nesting of flow collections (`[`, `{`) in `yaml`, counting every bracket,
+/// quoted or not: linear in the input, and it can only overstate (brackets inside scalars
+/// count), never hide nesting from the limit.
+fn flow_depth(yaml: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in yaml {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
