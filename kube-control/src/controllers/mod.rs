@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ControllerContext;
 
+pub mod job;
+pub mod podutil;
+
 /// How a stock controller is started.
 pub type RunFn = fn(ControllerContext, CancellationToken) -> BoxFuture<'static, ()>;
 
@@ -35,5 +38,5 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    Vec::new()
+    vec![job::controller()]
 }
