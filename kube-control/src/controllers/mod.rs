@@ -10,8 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ControllerContext;
 
+pub mod cronjob;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod job;
+pub mod podgc;
 pub mod podutil;
+pub mod serviceaccount;
+pub mod ttl_after_finished;
 
 /// How a stock controller is started.
 pub type RunFn = fn(ControllerContext, CancellationToken) -> BoxFuture<'static, ()>;
@@ -38,5 +44,13 @@ impl std::fmt::Debug for StockController {
 
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
-    vec![job::controller()]
+    vec![
+        job::controller(),
+        cronjob::controller(),
+        ttl_after_finished::controller(),
+        endpoints::controller(),
+        endpointslice::controller(),
+        serviceaccount::controller(),
+        podgc::controller(),
+    ]
 }
