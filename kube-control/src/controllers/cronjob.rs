@@ -25,7 +25,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube_api::client::runtime::{Clock, Scope, SharedClock, Store, SystemClock};
+use kube_api::client::runtime::{Scope, SharedClock, Store, SystemClock};
 use kube_api::client::{Api, DeleteParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
@@ -128,11 +128,7 @@ fn format_scheduled(t: Timestamp, schedule: &Schedule) -> String {
 
 /// The Job for the time `at`.
 fn job_for(cj: &CronJob, at: Timestamp, schedule: &Schedule) -> Result<Job, Error> {
-    let template = cj
-        .spec
-        .as_ref()
-        .map(|s| s.job_template.clone())
-        .unwrap_or_default();
+    let template = cj.spec.job_template.clone();
     let tmeta = template.metadata.unwrap_or_default();
     let mut annotations = tmeta.annotations.unwrap_or_default();
     annotations.insert(
@@ -183,7 +179,7 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
     let Some(cj) = cronjobs.get_opt(&name).await? else {
         return Ok(Action::await_change());
     };
-    let spec = cj.spec.clone().unwrap_or_default();
+    let spec = cj.spec.clone();
     let now = state.clock.now();
     let original = cj.status.clone().unwrap_or_default();
     let mut status = original.clone();

@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube_api::client::runtime::{Clock, HandlerFuncs, Scope, SharedClock, Store, SystemClock};
+use kube_api::client::runtime::{Deleted, HandlerFuncs, Scope, SharedClock, Store, SystemClock};
 use kube_api::client::{Api, DeleteParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +60,7 @@ pub(crate) fn services_of(services: &Store<Service>, pod: &Pod) -> Vec<ObjectRef
         .list_namespace(ns)
         .iter()
         .filter(|s| selects(s, pod))
-        .map(|s| ObjectRef::from_obj(s))
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
         .collect()
 }
 
@@ -137,7 +137,7 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken, clock: Shared
     let services = ctx.informer::<Service>(Scope::all());
     let pods = ctx.informer::<Pod>(Scope::all()).store().clone();
     let c = client.clone();
-    let on_delete = services.add_event_handler(HandlerFuncs::new().on_delete(move |d| {
+    let on_delete = services.add_event_handler(HandlerFuncs::new().on_delete(move |d: &Deleted<Service>| {
         let svc = d.object();
         let (Some(ns), Some(name)) = (svc.metadata.namespace.clone(), svc.metadata.name.clone())
         else {

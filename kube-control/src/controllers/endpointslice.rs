@@ -212,11 +212,11 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
             Some(i) => {
                 let mut slice = existing.remove(i);
                 let same = slice.ports == ports
-                    && slice.endpoints == want.endpoints
+                    && slice.endpoints.as_deref().unwrap_or_default() == want.endpoints.as_slice()
                     && slice.metadata.labels.as_ref() == Some(&labels);
                 if !same {
                     slice.ports = ports;
-                    slice.endpoints = want.endpoints;
+                    slice.endpoints = Some(want.endpoints);
                     slice.metadata.labels = Some(labels.clone());
                     let slice_name = slice.metadata.name.clone().unwrap_or_default();
                     api.replace(&slice_name, &PostParams::default(), &slice)
@@ -234,7 +234,7 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
                     },
                     address_type: want.address_type,
                     ports,
-                    endpoints: want.endpoints,
+                    endpoints: Some(want.endpoints),
                 };
                 api.create(&PostParams::default(), &slice).await?;
             }
