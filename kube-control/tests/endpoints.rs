@@ -51,7 +51,7 @@ fn addresses(ep: &Endpoints) -> (Vec<String>, Vec<String>) {
 fn slice_endpoints(slices: &[EndpointSlice]) -> Vec<(String, bool, bool, bool)> {
     let mut out: Vec<_> = slices
         .iter()
-        .flat_map(|s| s.endpoints.iter())
+        .flat_map(|s| s.endpoints.iter().flatten())
         .map(|e| {
             let c = e.conditions.clone().unwrap_or_default();
             (
