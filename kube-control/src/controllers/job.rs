@@ -620,7 +620,9 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
             }
         }
         let wait = match (failed, last_failure) {
-            (f, Some(at)) if f > 0 => (at + backoff(f)).checked_duration_since(Instant::now()),
+            (f, Some(at)) if f > 0 => (at + backoff(f))
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero()),
             _ => None,
         };
         let active_n = i32::try_from(active.len()).unwrap_or(i32::MAX);
