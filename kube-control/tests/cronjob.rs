@@ -88,17 +88,28 @@ async fn a_cronjob_fires_at_its_scheduled_minute() {
         jobs_of(&jobs, "tick").await.into_iter().next()
     })
     .await;
-    assert!(began.elapsed() <= MINUTE + Duration::from_secs(1), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() <= MINUTE + Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
     let scheduled = clock.now().as_second() / 60 * 60;
     let name = job.metadata.name.clone().unwrap();
     assert_eq!(name, format!("tick-{}", scheduled / 60));
-    let stamp = &job.metadata.annotations.as_ref().unwrap()[cronjob::SCHEDULED_TIMESTAMP_ANNOTATION];
+    let stamp =
+        &job.metadata.annotations.as_ref().unwrap()[cronjob::SCHEDULED_TIMESTAMP_ANNOTATION];
     assert_eq!(
-        stamp.parse::<k8s_openapi::jiff::Timestamp>().unwrap().as_second(),
+        stamp
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .unwrap()
+            .as_second(),
         scheduled
     );
     let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.controller), ("CronJob", Some(true)));
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("CronJob", Some(true))
+    );
     let cj = wait_for("the CronJob's status", MINUTE, || async {
         let cj = cronjobs.get("tick").await.ok()?;
         cj.status.as_ref()?.active.as_ref()?;
@@ -106,7 +117,10 @@ async fn a_cronjob_fires_at_its_scheduled_minute() {
     })
     .await;
     let status = cj.status.unwrap();
-    assert_eq!(status.active.unwrap()[0].name.as_deref(), Some(name.as_str()));
+    assert_eq!(
+        status.active.unwrap()[0].name.as_deref(),
+        Some(name.as_str())
+    );
     assert_eq!(status.last_schedule_time.unwrap().0.as_second(), scheduled);
     // Allow (the default) runs the next one beside the first.
     tokio::time::sleep(MINUTE).await;
@@ -136,11 +150,17 @@ async fn forbid_skips_while_a_job_runs() {
     })
     .await;
     tokio::time::sleep(3 * MINUTE).await;
-    assert_eq!(jobs_of(&jobs, "single").await.len(), 1, "Forbid started another");
+    assert_eq!(
+        jobs_of(&jobs, "single").await.len(),
+        1,
+        "Forbid started another"
+    );
     finish(&jobs, first, clock.as_ref(), "Complete").await;
-    wait_for("the next Job once the first finished", 2 * MINUTE, || async {
-        (jobs_of(&jobs, "single").await.len() == 2).then_some(())
-    })
+    wait_for(
+        "the next Job once the first finished",
+        2 * MINUTE,
+        || async { (jobs_of(&jobs, "single").await.len() == 2).then_some(()) },
+    )
     .await;
     let cj = cronjobs.get("single").await.unwrap();
     assert!(cj.status.unwrap().last_successful_time.is_some());
@@ -168,8 +188,17 @@ async fn history_limits_prune_finished_jobs() {
         let all = jobs_of(&jobs, "pruned").await;
         max_seen = max_seen.max(all.len());
         for job in all {
-            if job.status.as_ref().and_then(|s| s.conditions.as_ref()).is_none() {
-                let type_ = if finished % 2 == 0 { "Complete" } else { "Failed" };
+            if job
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_none()
+            {
+                let type_ = if finished % 2 == 0 {
+                    "Complete"
+                } else {
+                    "Failed"
+                };
                 finish(&jobs, job, clock.as_ref(), type_).await;
                 finished += 1;
             }
@@ -225,11 +254,23 @@ async fn ttl_after_finished_deletes_a_finished_job() {
     finish(&jobs, keep, clock.as_ref(), "Complete").await;
     let finished = Instant::now();
     wait_for("the Job to be deleted", 2 * MINUTE, || async {
-        jobs.get_opt("short-lived").await.unwrap().is_none().then_some(())
+        jobs.get_opt("short-lived")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
-    assert!(finished.elapsed() >= Duration::from_secs(29), "{:?}", finished.elapsed());
-    assert!(finished.elapsed() < Duration::from_secs(35), "{:?}", finished.elapsed());
+    assert!(
+        finished.elapsed() >= Duration::from_secs(29),
+        "{:?}",
+        finished.elapsed()
+    );
+    assert!(
+        finished.elapsed() < Duration::from_secs(35),
+        "{:?}",
+        finished.elapsed()
+    );
     tokio::time::sleep(2 * MINUTE).await;
     assert!(jobs.get_opt("no-ttl").await.unwrap().is_some());
 }

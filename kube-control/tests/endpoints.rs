@@ -36,7 +36,10 @@ fn addresses(ep: &Endpoints) -> (Vec<String>, Vec<String>) {
     let mut ready = Vec::new();
     let mut not_ready = Vec::new();
     for s in ep.subsets.iter().flatten() {
-        for (list, out) in [(&s.addresses, &mut ready), (&s.not_ready_addresses, &mut not_ready)] {
+        for (list, out) in [
+            (&s.addresses, &mut ready),
+            (&s.not_ready_addresses, &mut not_ready),
+        ] {
             for a in list.iter().flatten() {
                 out.push(a.target_ref.as_ref().unwrap().name.clone().unwrap());
             }
@@ -88,7 +91,9 @@ async fn endpoints_and_slices_follow_pod_readiness_and_the_service() {
     services.create(&PostParams::default(), &svc).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for (name, host) in [("web-a", Some("a")), ("web-b", None)] {
-        pods.create(&PostParams::default(), &pod(name, host)).await.unwrap();
+        pods.create(&PostParams::default(), &pod(name, host))
+            .await
+            .unwrap();
     }
     let eps: Api<Endpoints> = Api::namespaced(client.clone(), "default");
     let ep = wait_for("both pods ready in the Endpoints", MINUTE, || async {
@@ -100,33 +105,55 @@ async fn endpoints_and_slices_follow_pod_readiness_and_the_service() {
     let subset = &ep.subsets.as_ref().unwrap()[0];
     let port = &subset.ports.as_ref().unwrap()[0];
     assert_eq!((port.name.as_deref(), port.port), (Some("http"), 8080));
-    let a = subset.addresses.as_ref().unwrap().iter().find(|a| a.hostname.is_some()).unwrap();
+    let a = subset
+        .addresses
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|a| a.hostname.is_some())
+        .unwrap();
     assert_eq!(a.hostname.as_deref(), Some("a"));
     assert_eq!(a.node_name.as_deref(), Some("node-1"));
     assert_eq!(ep.metadata.labels.as_ref().unwrap()["tier"], "front");
-    assert!(ep.metadata.annotations.as_ref().unwrap().contains_key(endpoints::LAST_CHANGE_TRIGGER_TIME));
+    assert!(
+        ep.metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .contains_key(endpoints::LAST_CHANGE_TRIGGER_TIME)
+    );
 
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     let selector = format!("{}=web", endpointslice::SERVICE_NAME_LABEL);
     let list = wait_for("a slice with both pods", MINUTE, || async {
-        let list = slices.list(&ListParams::default().labels(&selector)).await.unwrap().items;
-        (slice_endpoints(&list).len() == 2 && slice_endpoints(&list).iter().all(|e| e.1)).then_some(list)
+        let list = slices
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap()
+            .items;
+        (slice_endpoints(&list).len() == 2 && slice_endpoints(&list).iter().all(|e| e.1))
+            .then_some(list)
     })
     .await;
     assert_eq!(list.len(), 1);
     let labels = list[0].metadata.labels.as_ref().unwrap();
-    assert_eq!(labels[endpointslice::MANAGED_BY_LABEL], endpointslice::CONTROLLER_NAME);
+    assert_eq!(
+        labels[endpointslice::MANAGED_BY_LABEL],
+        endpointslice::CONTROLLER_NAME
+    );
     assert_eq!(list[0].address_type, "IPv4");
     assert_eq!(list[0].ports.as_ref().unwrap()[0].port, Some(8080));
-    assert_eq!(list[0].metadata.owner_references.as_ref().unwrap()[0].kind, "Service");
+    assert_eq!(
+        list[0].metadata.owner_references.as_ref().unwrap()[0].kind,
+        "Service"
+    );
 
     // web-b stops being ready.
     let b = pods.get("web-b").await.unwrap();
     let mut b_not_ready = b.clone();
-    b_not_ready.status.as_mut().unwrap().conditions = Some(vec![serde_json::from_value(
-        json!({"type": "Ready", "status": "False"}),
-    )
-    .unwrap()]);
+    b_not_ready.status.as_mut().unwrap().conditions = Some(vec![
+        serde_json::from_value(json!({"type": "Ready", "status": "False"})).unwrap(),
+    ]);
     pods.replace_status("web-b", &PostParams::default(), &b_not_ready)
         .await
         .unwrap();
@@ -136,14 +163,30 @@ async fn endpoints_and_slices_follow_pod_readiness_and_the_service() {
     })
     .await;
     wait_for("web-b not ready in the slice", MINUTE, || async {
-        let list = slices.list(&ListParams::default().labels(&selector)).await.unwrap().items;
+        let list = slices
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap()
+            .items;
         (slice_endpoints(&list)
-            == [("web-a".into(), true, true, false), ("web-b".into(), false, false, false)])
+            == [
+                ("web-a".into(), true, true, false),
+                ("web-b".into(), false, false, false),
+            ])
         .then_some(())
     })
     .await;
     // And ready again.
-    assert!(set_status(&pods, pods.get("web-b").await.unwrap(), "Running", None, None).await);
+    assert!(
+        set_status(
+            &pods,
+            pods.get("web-b").await.unwrap(),
+            "Running",
+            None,
+            None
+        )
+        .await
+    );
     wait_for("web-b ready again", MINUTE, || async {
         let ep = eps.get_opt("web").await.unwrap()?;
         (addresses(&ep).0.len() == 2).then_some(())
@@ -162,16 +205,17 @@ async fn endpoints_and_slices_follow_pod_readiness_and_the_service() {
     })
     .await;
     wait_for("empty slices", MINUTE, || async {
-        let list = slices.list(&ListParams::default().labels(&selector)).await.unwrap().items;
+        let list = slices
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap()
+            .items;
         slice_endpoints(&list).is_empty().then_some(())
     })
     .await;
 
     // A deleted Service takes its Endpoints along.
-    services
-        .delete("web", &Default::default())
-        .await
-        .unwrap();
+    services.delete("web", &Default::default()).await.unwrap();
     wait_for("the Endpoints to go", MINUTE, || async {
         eps.get_opt("web").await.unwrap().is_none().then_some(())
     })

@@ -22,13 +22,20 @@ async fn every_namespace_gets_a_default_service_account() {
     let server = TestServer::start().await;
     let client = server.client();
     let token = CancellationToken::new();
-    tokio::spawn(serviceaccount::run(ControllerContext::new(client.clone()), token.clone()));
+    tokio::spawn(serviceaccount::run(
+        ControllerContext::new(client.clone()),
+        token.clone(),
+    ));
     let _stop = token.drop_guard();
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace =
-        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}))
-            .unwrap();
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let ns: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}),
+    )
+    .unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "team-a");
     wait_for("default in team-a", MINUTE, || async {
         accounts.get_opt("default").await.unwrap()
@@ -41,7 +48,10 @@ async fn every_namespace_gets_a_default_service_account() {
     })
     .await;
     // Deleted, it comes back.
-    accounts.delete("default", &DeleteParams::default()).await.unwrap();
+    accounts
+        .delete("default", &DeleteParams::default())
+        .await
+        .unwrap();
     let old_uid = wait_for("default recreated", MINUTE, || async {
         accounts.get_opt("default").await.unwrap()
     })
@@ -65,8 +75,10 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
     let server = TestServer::start().await;
     let client = server.client();
     let nodes: Api<Node> = Api::all(client.clone());
-    let node: Node =
-        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "here"}})).unwrap();
+    let node: Node = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "here"}}),
+    )
+    .unwrap();
     nodes.create(&PostParams::default(), &node).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     pods.create(&PostParams::default(), &pod_on("orphan", Some("gone")))
@@ -77,7 +89,10 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
         .unwrap();
     for i in 0..3 {
         let p = pods
-            .create(&PostParams::default(), &pod_on(&format!("done-{i}"), Some("here")))
+            .create(
+                &PostParams::default(),
+                &pod_on(&format!("done-{i}"), Some("here")),
+            )
             .await
             .unwrap();
         assert!(common::set_status(&pods, p, "Succeeded", None, Some(0)).await);
@@ -91,7 +106,11 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
         ..PodGcConfig::default()
     };
     let began = Instant::now();
-    tokio::spawn(podgc::run(ControllerContext::new(client.clone()), token.clone(), config));
+    tokio::spawn(podgc::run(
+        ControllerContext::new(client.clone()),
+        token.clone(),
+        config,
+    ));
     let _stop = token.drop_guard();
     wait_for("terminated pods down to the threshold", MINUTE, || async {
         let names: Vec<String> = pods
@@ -107,9 +126,16 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
     })
     .await;
     wait_for("the orphan to go", 3 * MINUTE, || async {
-        pods.get_opt("orphan").await.unwrap().is_none().then_some(())
+        pods.get_opt("orphan")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
-    assert!(began.elapsed() >= Duration::from_secs(40), "deleted before the quarantine");
+    assert!(
+        began.elapsed() >= Duration::from_secs(40),
+        "deleted before the quarantine"
+    );
     assert!(pods.get_opt("kept").await.unwrap().is_some());
 }

@@ -94,9 +94,16 @@ async fn five_completions_two_at_a_time() {
     assert_eq!(status.failed, Some(0));
     assert_eq!(status.active, Some(0));
     assert!(status.start_time.is_some() && status.completion_time.is_some());
-    assert_eq!(condition(&done, "Complete").reason.as_deref(), Some("CompletionsReached"));
+    assert_eq!(
+        condition(&done, "Complete").reason.as_deref(),
+        Some("CompletionsReached")
+    );
     assert_eq!(condition(&done, "SuccessCriteriaMet").status, "True");
-    assert!(kubelet.seen().max_running <= 2, "ran {}", kubelet.seen().max_running);
+    assert!(
+        kubelet.seen().max_running <= 2,
+        "ran {}",
+        kubelet.seen().max_running
+    );
     assert_eq!(kubelet.seen().max_running, 2);
 
     let pods = pods_of(&Api::namespaced(client, "default"), "five").await;
@@ -108,7 +115,11 @@ async fn five_completions_two_at_a_time() {
         assert_eq!(labels[job::LEGACY_CONTROLLER_UID_LABEL], uid);
         assert_eq!(labels[job::LEGACY_JOB_NAME_LABEL], "five");
         assert!(
-            p.metadata.finalizers.as_deref().unwrap_or_default().is_empty(),
+            p.metadata
+                .finalizers
+                .as_deref()
+                .unwrap_or_default()
+                .is_empty(),
             "a counted pod keeps no tracking finalizer"
         );
         let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
@@ -125,13 +136,19 @@ async fn a_failing_job_stops_at_the_backoff_limit_backing_off_between_pods() {
     });
     let _stop = start_controller(&server).drop_guard();
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    jobs.create(&PostParams::default(), &job_of("fails", json!({"backoffLimit": 2})))
-        .await
-        .unwrap();
+    jobs.create(
+        &PostParams::default(),
+        &job_of("fails", json!({"backoffLimit": 2})),
+    )
+    .await
+    .unwrap();
     let failed = wait_condition(&jobs, "fails", "Failed", 5 * MINUTE).await;
     let c = condition(&failed, "Failed");
     assert_eq!(c.reason.as_deref(), Some("BackoffLimitExceeded"));
-    assert_eq!(c.message.as_deref(), Some("Job has reached the specified backoff limit"));
+    assert_eq!(
+        c.message.as_deref(),
+        Some("Job has reached the specified backoff limit")
+    );
     assert_eq!(condition(&failed, "FailureTarget").status, "True");
     assert_eq!(failed.status.as_ref().unwrap().failed, Some(3));
     assert!(failed.status.as_ref().unwrap().completion_time.is_none());
@@ -162,7 +179,10 @@ async fn an_indexed_job_runs_one_pod_per_index() {
         .await
         .unwrap();
     let done = wait_condition(&jobs, "idx", "Complete", 2 * MINUTE).await;
-    assert_eq!(done.status.as_ref().unwrap().completed_indexes.as_deref(), Some("0-2"));
+    assert_eq!(
+        done.status.as_ref().unwrap().completed_indexes.as_deref(),
+        Some("0-2")
+    );
     let pods = pods_of(&Api::namespaced(client, "default"), "idx").await;
     let mut indexes: Vec<String> = pods
         .iter()
@@ -174,7 +194,13 @@ async fn an_indexed_job_runs_one_pod_per_index() {
         let i = &p.metadata.labels.as_ref().unwrap()[job::JOB_COMPLETION_INDEX];
         let spec = p.spec.as_ref().unwrap();
         assert_eq!(spec.hostname.as_deref(), Some(format!("idx-{i}").as_str()));
-        assert!(p.metadata.name.as_ref().unwrap().starts_with(&format!("idx-{i}-")));
+        assert!(
+            p.metadata
+                .name
+                .as_ref()
+                .unwrap()
+                .starts_with(&format!("idx-{i}-"))
+        );
         let env = spec.containers[0].env.as_ref().unwrap();
         assert!(env.iter().any(|e| e.name == job::JOB_COMPLETION_INDEX_ENV));
     }
@@ -190,14 +216,24 @@ async fn active_deadline_fails_a_job_that_runs_too_long() {
     let started = Instant::now();
     jobs.create(
         &PostParams::default(),
-        &job_of("slow", json!({"activeDeadlineSeconds": 30, "parallelism": 2, "completions": 2})),
+        &job_of(
+            "slow",
+            json!({"activeDeadlineSeconds": 30, "parallelism": 2, "completions": 2}),
+        ),
     )
     .await
     .unwrap();
     let failed = wait_condition(&jobs, "slow", "Failed", 2 * MINUTE).await;
     assert!(started.elapsed() >= Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
-    assert_eq!(condition(&failed, "Failed").reason.as_deref(), Some("DeadlineExceeded"));
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        condition(&failed, "Failed").reason.as_deref(),
+        Some("DeadlineExceeded")
+    );
     let pods = Api::<Pod>::namespaced(client, "default");
     wait_for("the job's pods to go", MINUTE, || async {
         pods_of(&pods, "slow").await.is_empty().then_some(())
@@ -221,6 +257,9 @@ async fn the_pod_failure_policy_fails_the_job_on_an_exit_code() {
         .await
         .unwrap();
     let failed = wait_condition(&jobs, "policy", "Failed", 2 * MINUTE).await;
-    assert_eq!(condition(&failed, "Failed").reason.as_deref(), Some("PodFailurePolicy"));
+    assert_eq!(
+        condition(&failed, "Failed").reason.as_deref(),
+        Some("PodFailurePolicy")
+    );
     assert_eq!(failed.status.as_ref().unwrap().failed, Some(1));
 }

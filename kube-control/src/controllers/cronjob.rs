@@ -197,7 +197,10 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
         let in_cache = owned.iter().find(|j| j.metadata.uid == r.uid);
         let running = match in_cache {
             Some(j) => !is_finished(j),
-            None => match job_api.get_opt(r.name.as_deref().unwrap_or_default()).await? {
+            None => match job_api
+                .get_opt(r.name.as_deref().unwrap_or_default())
+                .await?
+            {
                 Some(j) => j.metadata.uid == r.uid && !is_finished(&j),
                 None => false,
             },
@@ -213,22 +216,33 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
     }
 
     // Finished Jobs: the last success, and the history limits.
-    let mut succeeded: Vec<&Arc<Job>> = owned.iter().filter(|j| condition_is(j, "Complete")).collect();
+    let mut succeeded: Vec<&Arc<Job>> = owned
+        .iter()
+        .filter(|j| condition_is(j, "Complete"))
+        .collect();
     let mut failed: Vec<&Arc<Job>> = owned.iter().filter(|j| condition_is(j, "Failed")).collect();
     for j in &succeeded {
         let done = j.status.as_ref().and_then(|s| s.completion_time.clone());
         if let Some(done) = done
-            && status.last_successful_time.as_ref().is_none_or(|t| t.0 < done.0)
+            && status
+                .last_successful_time
+                .as_ref()
+                .is_none_or(|t| t.0 < done.0)
         {
             status.last_successful_time = Some(done);
         }
     }
     for (jobs, limit) in [
-        (&mut succeeded, spec.successful_jobs_history_limit.unwrap_or(3)),
+        (
+            &mut succeeded,
+            spec.successful_jobs_history_limit.unwrap_or(3),
+        ),
         (&mut failed, spec.failed_jobs_history_limit.unwrap_or(1)),
     ] {
         jobs.sort_by_key(|j| (started(j), j.metadata.name.clone()));
-        let excess = jobs.len().saturating_sub(usize::try_from(limit.max(0)).unwrap_or(0));
+        let excess = jobs
+            .len()
+            .saturating_sub(usize::try_from(limit.max(0)).unwrap_or(0));
         for j in jobs.iter().take(excess) {
             delete_job(&job_api, j.metadata.name.as_deref().unwrap_or_default()).await?;
         }
@@ -268,8 +282,7 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
                     } else {
                         if policy == "Replace" {
                             for r in active.drain(..) {
-                                delete_job(&job_api, r.name.as_deref().unwrap_or_default())
-                                    .await?;
+                                delete_job(&job_api, r.name.as_deref().unwrap_or_default()).await?;
                             }
                         }
                         let job = job_for(&cj, at, &schedule)?;

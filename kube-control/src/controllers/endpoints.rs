@@ -137,20 +137,22 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken, clock: Shared
     let services = ctx.informer::<Service>(Scope::all());
     let pods = ctx.informer::<Pod>(Scope::all()).store().clone();
     let c = client.clone();
-    let on_delete = services.add_event_handler(HandlerFuncs::new().on_delete(move |d: &Deleted<Service>| {
-        let svc = d.object();
-        let (Some(ns), Some(name)) = (svc.metadata.namespace.clone(), svc.metadata.name.clone())
-        else {
-            return;
-        };
-        if selector(svc).is_none() {
-            return;
-        }
-        let api: Api<Endpoints> = Api::namespaced(c.clone(), &ns);
-        tokio::spawn(async move {
-            let _ = api.delete(&name, &DeleteParams::default()).await;
-        });
-    }));
+    let on_delete =
+        services.add_event_handler(HandlerFuncs::new().on_delete(move |d: &Deleted<Service>| {
+            let svc = d.object();
+            let (Some(ns), Some(name)) =
+                (svc.metadata.namespace.clone(), svc.metadata.name.clone())
+            else {
+                return;
+            };
+            if selector(svc).is_none() {
+                return;
+            }
+            let api: Api<Endpoints> = Api::namespaced(c.clone(), &ns);
+            tokio::spawn(async move {
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+            });
+        }));
     let store = services.store().clone();
     let state = Arc::new(State {
         ctx: ctx.clone(),
@@ -159,12 +161,16 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken, clock: Shared
     });
     Controller::new(Api::<Service>::all(client.clone()), Scope::all())
         .named("endpoint-controller")
-        .watches(Api::<Pod>::all(client.clone()), Scope::all(), move |pod: &Pod| {
-            services_of(&store, pod)
-        })
-        .watches(Api::<Endpoints>::all(client), Scope::all(), |ep: &Endpoints| {
-            vec![ObjectRef::from_meta(&ep.metadata)]
-        })
+        .watches(
+            Api::<Pod>::all(client.clone()),
+            Scope::all(),
+            move |pod: &Pod| services_of(&store, pod),
+        )
+        .watches(
+            Api::<Endpoints>::all(client),
+            Scope::all(),
+            |ep: &Endpoints| vec![ObjectRef::from_meta(&ep.metadata)],
+        )
         .shared(ctx.informers())
         .concurrency(5)
         .graceful_shutdown(token)
@@ -186,10 +192,18 @@ pub fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
     let publish = spec.publish_not_ready_addresses == Some(true);
     let ports = spec.ports.unwrap_or_default();
     // Ports (as JSON, for a stable key) -> (ports, ready, not ready).
-    type Group = (Vec<EndpointPort>, Vec<EndpointAddress>, Vec<EndpointAddress>);
+    type Group = (
+        Vec<EndpointPort>,
+        Vec<EndpointAddress>,
+        Vec<EndpointAddress>,
+    );
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for pod in pods.iter().filter(|p| selects(svc, p)) {
-        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty())
+        let Some(ip) = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| !ip.is_empty())
         else {
             continue;
         };
@@ -264,11 +278,14 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
     }
     let now = state.clock.now();
     let stamp = k8s_openapi::jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let mut meta = existing.as_ref().map(|e| e.metadata.clone()).unwrap_or(ObjectMeta {
-        name: Some(name.clone()),
-        namespace: Some(ns.clone()),
-        ..ObjectMeta::default()
-    });
+    let mut meta = existing
+        .as_ref()
+        .map(|e| e.metadata.clone())
+        .unwrap_or(ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            ..ObjectMeta::default()
+        });
     meta.labels = Some(labels);
     meta.annotations
         .get_or_insert_with(BTreeMap::new)

@@ -73,9 +73,11 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken) {
     });
     Controller::new(Api::<Service>::all(client.clone()), Scope::all())
         .named("endpointslice-controller")
-        .watches(Api::<Pod>::all(client.clone()), Scope::all(), move |pod: &Pod| {
-            services_of(&services, pod)
-        })
+        .watches(
+            Api::<Pod>::all(client.clone()),
+            Scope::all(),
+            move |pod: &Pod| services_of(&services, pod),
+        )
         .owns(Api::<EndpointSlice>::all(client), Scope::all())
         .shared(ctx.informers())
         .concurrency(5)
@@ -106,9 +108,14 @@ pub fn desired_slices(svc: &Service, pods: &[Arc<Pod>]) -> Vec<Desired> {
     let spec = svc.spec.clone().unwrap_or_default();
     let publish = spec.publish_not_ready_addresses == Some(true);
     let ports = spec.ports.unwrap_or_default();
-    let mut groups: BTreeMap<(String, String), (Vec<EndpointPort>, Vec<Endpoint>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), (Vec<EndpointPort>, Vec<Endpoint>)> =
+        BTreeMap::new();
     for pod in pods.iter().filter(|p| selects(svc, p)) {
-        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty())
+        let Some(ip) = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| !ip.is_empty())
         else {
             continue;
         };
@@ -207,7 +214,11 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         let pos = existing
             .iter()
             .position(|s| s.address_type == want.address_type && s.ports == ports)
-            .or_else(|| existing.iter().position(|s| s.address_type == want.address_type));
+            .or_else(|| {
+                existing
+                    .iter()
+                    .position(|s| s.address_type == want.address_type)
+            });
         match pos {
             Some(i) => {
                 let mut slice = existing.remove(i);

@@ -144,13 +144,20 @@ fn condition_true(status: &JobStatus, type_: &str) -> Option<JobCondition> {
 
 /// Whether the Job has finished: a `Complete` or `Failed` condition is true.
 pub fn is_finished(job: &Job) -> bool {
-    job.status
-        .as_ref()
-        .is_some_and(|s| condition_true(s, "Complete").is_some() || condition_true(s, "Failed").is_some())
+    job.status.as_ref().is_some_and(|s| {
+        condition_true(s, "Complete").is_some() || condition_true(s, "Failed").is_some()
+    })
 }
 
 /// Sets condition `type_` to `status`; the transition time changes only if the status does.
-fn set_condition(s: &mut JobStatus, type_: &str, status: &str, reason: &str, message: &str, now: &Time) {
+fn set_condition(
+    s: &mut JobStatus,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &Time,
+) {
     let conditions = s.conditions.get_or_insert_with(Vec::new);
     if let Some(c) = conditions.iter_mut().find(|c| c.type_ == type_) {
         if c.status == status {
@@ -164,7 +171,10 @@ fn set_condition(s: &mut JobStatus, type_: &str, status: &str, reason: &str, mes
             ..JobCondition::default()
         });
     }
-    let c = conditions.iter_mut().find(|c| c.type_ == type_).expect("just set");
+    let c = conditions
+        .iter_mut()
+        .find(|c| c.type_ == type_)
+        .expect("just set");
     c.status = status.to_owned();
     c.reason = Some(reason.to_owned());
     c.message = Some(message.to_owned());
@@ -298,7 +308,11 @@ async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), Error> {
 fn new_pod(job: &Job, index: Option<i32>) -> Result<Pod, Error> {
     let name = job.metadata.name.clone().unwrap_or_default();
     let uid = job.metadata.uid.clone().unwrap_or_default();
-    let template = job.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
+    let template = job
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
     let mut meta = template.metadata.unwrap_or_default();
     meta.name = None;
     meta.namespace = job.metadata.namespace.clone();
@@ -396,8 +410,10 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
         m.created.retain(|n| !pods.iter().any(|p| name_of(p) == *n));
         m.deleted
             .retain(|n| pods.iter().any(|p| name_of(p) == *n && !is_terminating(p)));
-        m.finalized
-            .retain(|u| pods.iter().any(|p| uid_of(p) == *u && has_tracking_finalizer(p)));
+        m.finalized.retain(|u| {
+            pods.iter()
+                .any(|p| uid_of(p) == *u && has_tracking_finalizer(p))
+        });
         let waiting = !m.created.is_empty() || !m.deleted.is_empty();
         let timed_out = m.since.is_some_and(|s| s.elapsed() > EXPECTATIONS_TIMEOUT);
         (
@@ -447,7 +463,10 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
         }
         to_finalize.push(Arc::clone(p));
         if podutil::phase(p) == "Succeeded" {
-            uncounted.succeeded.get_or_insert_with(Vec::new).push(pod_uid.clone());
+            uncounted
+                .succeeded
+                .get_or_insert_with(Vec::new)
+                .push(pod_uid.clone());
             listed.insert(pod_uid);
             continue;
         }
@@ -463,15 +482,25 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
             Some("FailJob") => policy_failed = true,
             _ => new_failures += 1,
         }
-        uncounted.failed.get_or_insert_with(Vec::new).push(pod_uid.clone());
+        uncounted
+            .failed
+            .get_or_insert_with(Vec::new)
+            .push(pod_uid.clone());
         listed.insert(pod_uid);
     }
-    if uncounted != original.uncounted_terminated_pods.clone().unwrap_or_default() {
+    if uncounted
+        != original
+            .uncounted_terminated_pods
+            .clone()
+            .unwrap_or_default()
+    {
         let mut write = job.clone();
         let mut s = original.clone();
         s.uncounted_terminated_pods = Some(uncounted.clone());
         write.status = Some(s);
-        job = jobs.replace_status(&name, &PostParams::default(), &write).await?;
+        job = jobs
+            .replace_status(&name, &PostParams::default(), &write)
+            .await?;
     }
     let mut newly_finalized = Vec::new();
     for p in &to_finalize {
@@ -481,12 +510,17 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     let mut completed = parse_indexes(status.completed_indexes.as_deref().unwrap_or_default());
     for u in uncounted.succeeded.iter().flatten() {
         status.succeeded = Some(status.succeeded.unwrap_or(0) + 1);
-        if let Some(i) = pods.iter().find(|p| uid_of(p) == *u).and_then(|p| index_of(p)) {
+        if let Some(i) = pods
+            .iter()
+            .find(|p| uid_of(p) == *u)
+            .and_then(|p| index_of(p))
+        {
             completed.insert(i);
         }
     }
     let failed_now = uncounted.failed.as_ref().map_or(0, Vec::len);
-    status.failed = Some(status.failed.unwrap_or(0) + i32::try_from(failed_now).unwrap_or(i32::MAX));
+    status.failed =
+        Some(status.failed.unwrap_or(0) + i32::try_from(failed_now).unwrap_or(i32::MAX));
     status.uncounted_terminated_pods = Some(Default::default());
     {
         let mut memory = state.memory.lock().expect("job memory");
@@ -505,9 +539,11 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     // 2. Decide whether the Job ends.
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     let parallelism = spec.parallelism.unwrap_or(1).max(0);
-    let completions = spec
-        .completions
-        .or(if spec.parallelism.is_none() { Some(1) } else { None });
+    let completions = spec.completions.or(if spec.parallelism.is_none() {
+        Some(1)
+    } else {
+        None
+    });
     let backoff_limit = spec.backoff_limit.unwrap_or(6);
     let succeeded = status.succeeded.unwrap_or(0);
     let failed = status.failed.unwrap_or(0);
@@ -547,9 +583,11 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
             reason: "BackoffLimitExceeded",
             message: "Job has reached the specified backoff limit",
         })
-    } else if let (Some(deadline), Some(start), false) =
-        (spec.active_deadline_seconds, status.start_time.as_ref(), suspended)
-    {
+    } else if let (Some(deadline), Some(start), false) = (
+        spec.active_deadline_seconds,
+        status.start_time.as_ref(),
+        suspended,
+    ) {
         let elapsed = now.0.as_second() - start.0.as_second();
         if elapsed >= deadline {
             Some(Finish {
@@ -558,7 +596,9 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
                 message: "Job was active longer than specified deadline",
             })
         } else {
-            requeue = Some(Duration::from_secs(u64::try_from(deadline - elapsed).unwrap_or(1)));
+            requeue = Some(Duration::from_secs(
+                u64::try_from(deadline - elapsed).unwrap_or(1),
+            ));
             None
         }
     } else {
@@ -584,7 +624,11 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     let mut delete: Vec<&Arc<Pod>> = Vec::new();
     let mut create: Vec<Option<i32>> = Vec::new();
     if let Some(f) = &finish {
-        let target = if f.failed { "FailureTarget" } else { "SuccessCriteriaMet" };
+        let target = if f.failed {
+            "FailureTarget"
+        } else {
+            "SuccessCriteriaMet"
+        };
         if condition_true(&status, target).is_none() {
             set_condition(&mut status, target, "True", f.reason, f.message, &now);
         }
@@ -607,11 +651,25 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
         }
     } else if suspended {
         delete.extend(active.iter().copied());
-        set_condition(&mut status, "Suspended", "True", "JobSuspended", "Job suspended", &now);
+        set_condition(
+            &mut status,
+            "Suspended",
+            "True",
+            "JobSuspended",
+            "Job suspended",
+            &now,
+        );
         status.start_time = None;
     } else {
         if condition_true(&status, "Suspended").is_some() {
-            set_condition(&mut status, "Suspended", "False", "JobResumed", "Job resumed", &now);
+            set_condition(
+                &mut status,
+                "Suspended",
+                "False",
+                "JobResumed",
+                "Job resumed",
+                &now,
+            );
         }
         if status.start_time.is_none() {
             status.start_time = Some(now.clone());
@@ -664,7 +722,11 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
                     newest.sort_by_key(|p| {
                         std::cmp::Reverse(p.metadata.creation_timestamp.as_ref().map(|t| t.0))
                     });
-                    delete.extend(newest.into_iter().take(usize::try_from(active_n - want).unwrap_or(0)));
+                    delete.extend(
+                        newest
+                            .into_iter()
+                            .take(usize::try_from(active_n - want).unwrap_or(0)),
+                    );
                 } else if wait.is_none() {
                     create.extend((active_n..want).map(|_| None));
                 }
@@ -716,7 +778,8 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     if status != current {
         let mut write = job.clone();
         write.status = Some(status);
-        jobs.replace_status(&name, &PostParams::default(), &write).await?;
+        jobs.replace_status(&name, &PostParams::default(), &write)
+            .await?;
     }
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }

@@ -62,7 +62,14 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken, config: PodGc
     }
     let mut missing_since: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
-        gc_once(&ctx, pods.store(), nodes.store(), &config, &mut missing_since).await;
+        gc_once(
+            &ctx,
+            pods.store(),
+            nodes.store(),
+            &config,
+            &mut missing_since,
+        )
+        .await;
         tokio::select! {
             _ = tokio::time::sleep(config.period) => {}
             _ = token.cancelled() => return,
@@ -82,9 +89,13 @@ async fn delete(ctx: &ControllerContext, pod: &Pod, params: &DeleteParams, why: 
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client().clone(), ns);
     match api.delete(name, params).await {
-        Ok(_) => tracing::info!(pod = %format!("{ns}/{name}"), "pod garbage collector: deleted {why} pod"),
+        Ok(_) => {
+            tracing::info!(pod = %format!("{ns}/{name}"), "pod garbage collector: deleted {why} pod")
+        }
         Err(e) if e.code() == Some(404) => {}
-        Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "pod garbage collector: delete failed"),
+        Err(e) => {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "pod garbage collector: delete failed")
+        }
     }
 }
 
@@ -118,7 +129,12 @@ async fn gc_once(
         .iter()
         .filter_map(|n| n.metadata.name.clone())
         .collect();
-    let bound_to = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+    let bound_to = |p: &Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty())
+    };
     let absent: BTreeSet<String> = all
         .iter()
         .filter_map(|p| bound_to(p))
@@ -127,7 +143,9 @@ async fn gc_once(
     missing_since.retain(|n, _| absent.contains(n));
     let node_api: Api<Node> = Api::all(ctx.client().clone());
     for node in &absent {
-        let since = *missing_since.entry(node.clone()).or_insert_with(Instant::now);
+        let since = *missing_since
+            .entry(node.clone())
+            .or_insert_with(Instant::now);
         if since.elapsed() < config.quarantine {
             continue;
         }
@@ -139,12 +157,18 @@ async fn gc_once(
                 continue;
             }
         }
-        for p in all.iter().filter(|p| bound_to(p).as_deref() == Some(node.as_str())) {
+        for p in all
+            .iter()
+            .filter(|p| bound_to(p).as_deref() == Some(node.as_str()))
+        {
             delete(ctx, p, &force(), "orphaned").await;
         }
     }
     // Terminating pods that were never scheduled.
-    for p in all.iter().filter(|p| is_terminating(p) && bound_to(p).is_none()) {
+    for p in all
+        .iter()
+        .filter(|p| is_terminating(p) && bound_to(p).is_none())
+    {
         delete(ctx, p, &force(), "unscheduled terminating").await;
     }
 }

@@ -51,7 +51,9 @@ pub async fn run(ctx: ControllerContext, token: CancellationToken) {
             Api::<ServiceAccount>::all(client),
             Scope::all(),
             |sa: &ServiceAccount| match (&sa.metadata.name, &sa.metadata.namespace) {
-                (Some(n), Some(ns)) if n == DEFAULT_SERVICE_ACCOUNT => vec![ObjectRef::new(ns.clone())],
+                (Some(n), Some(ns)) if n == DEFAULT_SERVICE_ACCOUNT => {
+                    vec![ObjectRef::new(ns.clone())]
+                }
                 _ => vec![],
             },
         )

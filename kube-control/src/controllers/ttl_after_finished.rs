@@ -39,7 +39,10 @@ pub fn controller() -> StockController {
 /// Runs the controller until `token` is cancelled, reading the time from `clock`.
 pub async fn run(ctx: ControllerContext, token: CancellationToken, clock: SharedClock) {
     let client = ctx.client().clone();
-    let state = Arc::new(State { ctx: ctx.clone(), clock });
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        clock,
+    });
     Controller::new(Api::<Job>::all(client), Scope::all())
         .named("ttl-after-finished-controller")
         .shared(ctx.informers())

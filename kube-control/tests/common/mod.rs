@@ -70,7 +70,11 @@ impl Kubelet {
                             .unwrap_or_default();
                         let terminal = phase == "Succeeded" || phase == "Failed";
                         if pod.metadata.deletion_timestamp.is_some() {
-                            let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+                            let bound = pod
+                                .spec
+                                .as_ref()
+                                .and_then(|s| s.node_name.as_ref())
+                                .is_some();
                             if bound && !terminal {
                                 let force = DeleteParams {
                                     grace_period_seconds: Some(0),

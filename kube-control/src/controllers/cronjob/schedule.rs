@@ -16,7 +16,9 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The schedule is not five fields or a known `@` shorthand.
-    #[error("unparseable schedule {0:?}: expected five fields (minute hour day-of-month month day-of-week) or @yearly, @monthly, @weekly, @daily, @hourly")]
+    #[error(
+        "unparseable schedule {0:?}: expected five fields (minute hour day-of-month month day-of-week) or @yearly, @monthly, @weekly, @daily, @hourly"
+    )]
     Shape(String),
     /// A field has a value out of range or that is no number or name.
     #[error("unparseable schedule field {field:?}: {why}")]
@@ -70,7 +72,9 @@ fn field(expr: &str, min: u32, max: u32, names: &[&str]) -> Result<(u64, bool), 
     for item in expr.split(',') {
         let (range, step) = match item.split_once('/') {
             Some((r, s)) => {
-                let s: u32 = s.parse().map_err(|_| err(format!("step {s:?} is no number")))?;
+                let s: u32 = s
+                    .parse()
+                    .map_err(|_| err(format!("step {s:?} is no number")))?;
                 if s == 0 {
                     return Err(err("a step of 0".into()));
                 }
@@ -160,7 +164,11 @@ impl Schedule {
     fn day_matches(&self, d: Date) -> bool {
         let dom = self.days & (1 << d.day()) != 0;
         let dow = self.weekdays & (1 << d.weekday().to_sunday_zero_offset()) != 0;
-        if self.day_star { dom && dow } else { dom || dow }
+        if self.day_star {
+            dom && dow
+        } else {
+            dom || dow
+        }
     }
 
     /// The first scheduled time strictly after `after` (none within five years).
@@ -178,7 +186,11 @@ impl Schedule {
         while t.year() <= limit {
             let month = u32::try_from(t.month()).unwrap_or(0);
             if self.months & (1 << month) == 0 {
-                let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
+                let (y, m) = if t.month() == 12 {
+                    (t.year() + 1, 1)
+                } else {
+                    (t.year(), t.month() + 1)
+                };
                 t = DateTime::from_parts(Date::new(y, m, 1).ok()?, Time::midnight());
                 continue;
             }
@@ -187,7 +199,13 @@ impl Schedule {
                 continue;
             }
             if self.hours & (1 << t.hour()) == 0 {
-                t = t.with().minute(0).build().ok()?.checked_add(SignedDuration::from_hours(1)).ok()?;
+                t = t
+                    .with()
+                    .minute(0)
+                    .build()
+                    .ok()?
+                    .checked_add(SignedDuration::from_hours(1))
+                    .ok()?;
                 continue;
             }
             if self.minutes & (1 << t.minute()) == 0 {
@@ -222,34 +240,77 @@ mod tests {
 
     #[test]
     fn fields_lists_ranges_steps_and_names() {
-        assert_eq!(next("*/15 * * * *", "2024-01-01T00:07:00Z"), "2024-01-01T00:15:00Z");
-        assert_eq!(next("5 * * * *", "2024-01-01T00:05:00Z"), "2024-01-01T01:05:00Z");
-        assert_eq!(next("0 9-17/4 * * *", "2024-01-01T10:00:00Z"), "2024-01-01T13:00:00Z");
-        assert_eq!(next("0 0 * feb mon", "2024-01-01T00:00:00Z"), "2024-02-05T00:00:00Z");
-        assert_eq!(next("30 2 1,15 * *", "2024-01-02T00:00:00Z"), "2024-01-15T02:30:00Z");
-        assert_eq!(next("@hourly", "2024-01-01T00:00:30Z"), "2024-01-01T01:00:00Z");
-        assert_eq!(next("@yearly", "2024-03-01T00:00:00Z"), "2025-01-01T00:00:00Z");
+        assert_eq!(
+            next("*/15 * * * *", "2024-01-01T00:07:00Z"),
+            "2024-01-01T00:15:00Z"
+        );
+        assert_eq!(
+            next("5 * * * *", "2024-01-01T00:05:00Z"),
+            "2024-01-01T01:05:00Z"
+        );
+        assert_eq!(
+            next("0 9-17/4 * * *", "2024-01-01T10:00:00Z"),
+            "2024-01-01T13:00:00Z"
+        );
+        assert_eq!(
+            next("0 0 * feb mon", "2024-01-01T00:00:00Z"),
+            "2024-02-05T00:00:00Z"
+        );
+        assert_eq!(
+            next("30 2 1,15 * *", "2024-01-02T00:00:00Z"),
+            "2024-01-15T02:30:00Z"
+        );
+        assert_eq!(
+            next("@hourly", "2024-01-01T00:00:30Z"),
+            "2024-01-01T01:00:00Z"
+        );
+        assert_eq!(
+            next("@yearly", "2024-03-01T00:00:00Z"),
+            "2025-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn both_day_fields_restricted_means_either() {
         // The 13th, or any Friday.
-        assert_eq!(next("0 0 13 * 5", "2024-09-01T00:00:00Z"), "2024-09-06T00:00:00Z");
-        assert_eq!(next("0 0 13 * 5", "2024-09-10T00:00:00Z"), "2024-09-13T00:00:00Z");
+        assert_eq!(
+            next("0 0 13 * 5", "2024-09-01T00:00:00Z"),
+            "2024-09-06T00:00:00Z"
+        );
+        assert_eq!(
+            next("0 0 13 * 5", "2024-09-10T00:00:00Z"),
+            "2024-09-13T00:00:00Z"
+        );
     }
 
     #[test]
     fn time_zones_from_the_field_or_a_prefix() {
         let s = Schedule::parse("0 9 * * *", Some("Europe/Berlin")).unwrap();
-        assert_eq!(s.next_after(ts("2024-01-01T00:00:00Z")).unwrap().to_string(), "2024-01-01T08:00:00Z");
+        assert_eq!(
+            s.next_after(ts("2024-01-01T00:00:00Z"))
+                .unwrap()
+                .to_string(),
+            "2024-01-01T08:00:00Z"
+        );
         let s = Schedule::parse("TZ=America/New_York 0 9 * * *", None).unwrap();
-        assert_eq!(s.next_after(ts("2024-07-01T00:00:00Z")).unwrap().to_string(), "2024-07-01T13:00:00Z");
-        assert!(matches!(Schedule::parse("0 9 * * *", Some("Mars/Olympus")), Err(Error::TimeZone(_))));
+        assert_eq!(
+            s.next_after(ts("2024-07-01T00:00:00Z"))
+                .unwrap()
+                .to_string(),
+            "2024-07-01T13:00:00Z"
+        );
+        assert!(matches!(
+            Schedule::parse("0 9 * * *", Some("Mars/Olympus")),
+            Err(Error::TimeZone(_))
+        ));
     }
 
     #[test]
     fn bad_schedules_are_refused() {
-        assert!(matches!(Schedule::parse("* * *", None), Err(Error::Shape(_))));
+        assert!(matches!(
+            Schedule::parse("* * *", None),
+            Err(Error::Shape(_))
+        ));
         assert!(Schedule::parse("61 * * * *", None).is_err());
         assert!(Schedule::parse("*/0 * * * *", None).is_err());
         assert!(Schedule::parse("5-1 * * * *", None).is_err());
