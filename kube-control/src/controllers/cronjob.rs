@@ -12,7 +12,7 @@
 //!   (1) prune finished Jobs, oldest first.
 //! - `status.active`, `lastScheduleTime` and `lastSuccessfulTime` are kept current.
 //!
-//! Time comes from a [`Clock`], so a paused test clock drives it. Unlike upstream, it records
+//! Time comes from a [`Clock`](kube_api::client::runtime::Clock), so a paused test clock drives it. Unlike upstream, it records
 //! no Events and writes an unparseable schedule only to the log.
 
 pub mod schedule;
