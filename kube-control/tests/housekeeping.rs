@@ -96,8 +96,6 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
             .await
             .unwrap();
         assert!(common::set_status(&pods, p, "Succeeded", None, Some(0)).await);
-        // Distinct creation times, oldest first.
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
     let token = CancellationToken::new();
@@ -112,6 +110,7 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
         config,
     ));
     let _stop = token.drop_guard();
+    // The oldest go first (same second here: by name), so done-2 stays.
     wait_for("terminated pods down to the threshold", MINUTE, || async {
         let names: Vec<String> = pods
             .list(&Default::default())
@@ -122,7 +121,7 @@ async fn pod_gc_deletes_pods_of_a_missing_node_and_terminated_pods_beyond_the_th
             .filter_map(|p| p.metadata.name)
             .filter(|n| n.starts_with("done-"))
             .collect();
-        (names.len() == 1).then_some(())
+        (names == ["done-2"]).then_some(())
     })
     .await;
     wait_for("the orphan to go", 3 * MINUTE, || async {

@@ -263,3 +263,43 @@ async fn the_pod_failure_policy_fails_the_job_on_an_exit_code() {
     );
     assert_eq!(failed.status.as_ref().unwrap().failed, Some(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_job_runs_no_pods_until_resumed() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let _kubelet = Kubelet::start(client.clone(), "default", |_| {
+        Outcome::Succeed(Duration::from_secs(1))
+    });
+    let _stop = start_controller(&server).drop_guard();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    jobs.create(
+        &PostParams::default(),
+        &job_of("later", json!({"suspend": true})),
+    )
+    .await
+    .unwrap();
+    let suspended = wait_condition(&jobs, "later", "Suspended", MINUTE).await;
+    assert_eq!(
+        condition(&suspended, "Suspended").reason.as_deref(),
+        Some("JobSuspended")
+    );
+    tokio::time::sleep(MINUTE).await;
+    let pods = Api::<Pod>::namespaced(client, "default");
+    assert!(pods_of(&pods, "later").await.is_empty());
+    let patch = json!({"spec": {"suspend": false}});
+    jobs.patch(
+        "later",
+        &kube_api::client::PatchParams::default(),
+        &kube_api::client::Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+    let done = wait_condition(&jobs, "later", "Complete", MINUTE).await;
+    assert_eq!(condition(&done, "Suspended").status, "False");
+    assert_eq!(
+        condition(&done, "Suspended").reason.as_deref(),
+        Some("JobResumed")
+    );
+    assert_eq!(pods_of(&pods, "later").await.len(), 1);
+}
