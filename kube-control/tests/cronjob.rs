@@ -167,6 +167,46 @@ async fn forbid_skips_while_a_job_runs() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn replace_deletes_the_running_job_first() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let clock = clock();
+    let _stop = start(&server, clock.clone());
+    let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), "default");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    cronjobs
+        .create(
+            &PostParams::default(),
+            &cronjob_of("fresh", json!({"concurrencyPolicy": "Replace"})),
+        )
+        .await
+        .unwrap();
+    let first = wait_for("the first Job", 2 * MINUTE, || async {
+        jobs_of(&jobs, "fresh").await.into_iter().next()
+    })
+    .await;
+    let first_name = first.metadata.name.clone().unwrap();
+    let second = wait_for("a second Job in place of the first", 2 * MINUTE, || async {
+        let all = jobs_of(&jobs, "fresh").await;
+        let others: Vec<Job> = all
+            .iter()
+            .filter(|j| j.metadata.name.as_deref() != Some(first_name.as_str()))
+            .cloned()
+            .collect();
+        let first_gone = all.iter().all(|j| {
+            j.metadata.name.as_deref() != Some(first_name.as_str())
+                || j.metadata.deletion_timestamp.is_some()
+        });
+        (others.len() == 1 && first_gone).then(|| others[0].clone())
+    })
+    .await;
+    let cj = cronjobs.get("fresh").await.unwrap();
+    let active = cj.status.unwrap().active.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].name, second.metadata.name);
+}
+
+#[tokio::test(start_paused = true)]
 async fn history_limits_prune_finished_jobs() {
     let server = TestServer::start().await;
     let client = server.client();

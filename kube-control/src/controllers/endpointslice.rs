@@ -261,3 +261,47 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
     }
     Ok(Action::await_change())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod(i: usize, port: i32) -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("p{i:03}"), "namespace": "ns", "labels": {"app": "a"}},
+                "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]},
+                "status": {"podIP": format!("10.0.{}.{}", i / 200, i % 200 + 1), "phase": "Running",
+                           "conditions": [{"type": "Ready", "status": "True"}]},
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn slices_hold_at_most_100_endpoints_and_one_port_set() {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "ns"},
+            "spec": {"selector": {"app": "a"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]},
+        }))
+        .unwrap();
+        let mut pods: Vec<Arc<Pod>> = (0..150).map(|i| pod(i, 8080)).collect();
+        pods.extend((150..160).map(|i| pod(i, 9090)));
+        let slices = desired_slices(&svc, &pods);
+        let shape: Vec<(Option<i32>, usize)> = slices
+            .iter()
+            .map(|s| (s.ports[0].port, s.endpoints.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [(Some(8080), 100), (Some(8080), 50), (Some(9090), 10)]
+        );
+        assert!(slices.iter().all(|s| s.address_type == "IPv4"));
+        assert!(slices[0].endpoints.iter().all(|e| {
+            let c = e.conditions.clone().unwrap_or_default();
+            (c.ready, c.serving, c.terminating) == (Some(true), Some(true), Some(false))
+        }));
+    }
+}
