@@ -4,9 +4,9 @@
 //!
 //! The semantics are those of the cron library upstream uses: a day matches when both day
 //! fields match if either is `*`, else when one of them does; `N/step` means `N-max/step`.
-//! A small parser rather than a crate: the cron crates at hand either take six or seven
-//! fields (with seconds) or bring their own date library, and this one is about a hundred
-//! lines on the `jiff` types the API objects already use.
+//! A small parser rather than a crate: the well-kept cron crates either take six or seven
+//! fields (with seconds, not the five CronJobs use) or bring chrono beside the `jiff` that
+//! the API types already use; this one is a page on `jiff`, with its time zone database.
 
 use k8s_openapi::jiff::civil::{Date, DateTime, Time};
 use k8s_openapi::jiff::tz::TimeZone;
