@@ -7,18 +7,26 @@
 //! claiming, pods from templates, the worker loop.
 
 pub mod common;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod garbage_collector;
 pub mod history;
 pub mod int_or_percent;
+pub mod job;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod podgc;
+pub mod podutil;
 pub mod replicaset;
 pub mod resource_quota;
+pub mod serviceaccount;
 pub mod statefulset;
 pub mod taint_eviction;
+pub mod ttl_after_finished;
 
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
@@ -51,15 +59,22 @@ impl std::fmt::Debug for StockController {
 /// Every stock controller, in a fixed order.
 pub fn stock() -> Vec<StockController> {
     vec![
+        cronjob::controller(),
         daemonset::controller(),
         deployment::controller(),
         disruption::controller(),
+        endpoints::controller(),
+        endpointslice::controller(),
         garbage_collector::controller(),
+        job::controller(),
         namespace::controller(),
         node_lifecycle::controller(),
+        podgc::controller(),
         replicaset::controller(),
         resource_quota::controller(),
+        serviceaccount::controller(),
         statefulset::controller(),
         taint_eviction::controller(),
+        ttl_after_finished::controller(),
     ]
 }

@@ -4,12 +4,17 @@
 #![allow(dead_code)]
 
 mod kubelets;
+mod outcomes;
 pub mod workloads;
 
 // Kubelets that renew Leases, run bound pods and finish deletions, and `follow` for orderings
 // seen on every watch event (the node, stateful and policy controller tests).
 #[allow(unused_imports)] // each test file uses one of the two players
 pub use kubelets::*;
+// A kubelet whose pods succeed or fail with exit codes (the job, cronjob, endpoints and
+// housekeeping tests).
+#[allow(unused_imports)]
+pub use outcomes::*;
 
 use std::cell::OnceCell;
 use std::sync::Arc;
