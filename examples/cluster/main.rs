@@ -1,18 +1,24 @@
 //! The whole cluster in one process, on the embedded store.
 //!
-//! Today it opens (or creates) the embedded store in `--data-dir` and serves the Kubernetes API
-//! on it (HTTPS, default `127.0.0.1:6443`, certificates in `DATA_DIR/pki`), writing an admin
-//! kubeconfig to `DATA_DIR/admin.kubeconfig`; the controllers, scheduler, kubelet and
-//! kube-proxy join it as their issues land. Ctrl-C or SIGTERM stops it.
+//! It opens (or creates) the embedded store in `--data-dir` and serves the Kubernetes API on it
+//! (HTTPS, default `127.0.0.1:6443`, certificates in `DATA_DIR/pki`), writing an admin
+//! kubeconfig to `DATA_DIR/admin.kubeconfig`, and runs the stock controllers
+//! (`--controllers`, default `*`) as a client of that API over loopback with the admin
+//! credentials; the scheduler, kubelet and kube-proxy join it as their issues land. Ctrl-C or
+//! SIGTERM stops the controllers (finishing their work in flight), then the server.
 //!
 //! `cluster [--data-dir DIR] [--listen ADDR:PORT] [--authorization-mode MODES]
-//!  [secure-serving flags]` (authorization default `Node,RBAC`)
+//!  [--controllers LIST] [secure-serving flags]` (authorization default `Node,RBAC`)
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use kube_api::client::Client;
+use kube_api::client::config::{Config as ClientConfig, KubeconfigOptions};
+use kube_api::client::kubeconfig::Kubeconfig;
 use kube_api::server::secure::SecureServing;
 use kube_api::server::{ApiServer, Config};
+use kube_control::{CancellationToken, ControllerContext, manager};
 use kube_store::{EmbeddedOptions, EmbeddedStore, Store};
 
 struct Args {
@@ -20,12 +26,14 @@ struct Args {
     listen: String,
     secure: SecureServing,
     authorization: String,
+    controllers: String,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     examples::init_tracing();
     let args = parse_args()?;
+    let controllers = manager::select(&args.controllers)?;
     std::fs::create_dir_all(&args.data_dir)?;
     let store =
         EmbeddedStore::open(args.data_dir.join("store"), EmbeddedOptions::default()).await?;
@@ -52,20 +60,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         kubeconfig_path.display(),
         kubeconfig_path.display(),
     );
-    server
-        .serve_tls(listener, secured.tls, examples::shutdown_signal())
-        .await?;
+    let shutdown = CancellationToken::new();
+    let stopping = shutdown.clone();
+    let serving = tokio::spawn(async move {
+        server
+            .serve_tls(listener, secured.tls, stopping.cancelled_owned())
+            .await
+    });
+    let client_config = ClientConfig::from_kubeconfig(
+        &Kubeconfig::read(&kubeconfig_path)?,
+        &KubeconfigOptions::default(),
+    )?;
+    let ctx = ControllerContext::new(Client::try_from(client_config)?);
+    let names: Vec<&str> = controllers.iter().map(|c| c.name).collect();
+    tracing::info!(controllers = names.join(","), "starting the controllers");
+    let controllers_done = CancellationToken::new();
+    let running = {
+        let token = controllers_done.clone();
+        tokio::spawn(async move { manager::run_controllers(ctx, &controllers, token).await })
+    };
+    examples::shutdown_signal().await;
+    controllers_done.cancel();
+    let _ = running.await;
+    shutdown.cancel();
+    serving.await??;
     Ok(())
 }
 
 /// `--data-dir DIR` (default `.data`), `--listen ADDR:PORT` (default `127.0.0.1:6443`),
-/// `--authorization-mode` (default `Node,RBAC`), and the secure-serving flags.
+/// `--authorization-mode` (default `Node,RBAC`), `--controllers` (default `*`), and the
+/// secure-serving flags.
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         data_dir: PathBuf::from(".data"),
         listen: "127.0.0.1:6443".to_owned(),
         secure: SecureServing::new(""),
         authorization: examples::DEFAULT_AUTHORIZATION_MODE.to_owned(),
+        controllers: "*".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -84,10 +115,11 @@ fn parse_args() -> Result<Args, String> {
             "--data-dir" => args.data_dir = value()?.into(),
             "--listen" => args.listen = value()?,
             "--authorization-mode" => args.authorization = value()?,
+            "--controllers" => args.controllers = value()?,
             "-h" | "--help" => {
                 println!(
                     "usage: cluster [--data-dir DIR] [--listen ADDR:PORT] \
-                     [--authorization-mode MODES] {}",
+                     [--authorization-mode MODES] [--controllers LIST] {}",
                     examples::SECURE_SERVING_USAGE
                 );
                 std::process::exit(0);

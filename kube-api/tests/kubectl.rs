@@ -59,6 +59,34 @@ spec:
     let outcome = tokio::task::spawn_blocking(move || {
         let raw: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/api/v1"])).unwrap();
         assert_eq!(raw["kind"], "APIResourceList");
+        // Discovery as kubectl reads it from the binary (aggregated), without warnings.
+        let resources = k.ok(&["api-resources"]);
+        let row = |name: &str| -> Vec<String> {
+            resources
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{name} in api-resources:\n{resources}"))
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            row("deployments"),
+            ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+        );
+        assert_eq!(
+            row("namespaces"),
+            ["namespaces", "ns", "v1", "false", "Namespace"]
+        );
+        assert_eq!(
+            row("tokenreviews"),
+            [
+                "tokenreviews",
+                "authentication.k8s.io/v1",
+                "false",
+                "TokenReview"
+            ]
+        );
 
         // `kubectl create namespace` sends a protobuf body (kubectl_protobuf.rs covers it);
         // `create -f` sends JSON.

@@ -395,7 +395,13 @@ pub async fn run_workers<F, Fut>(
                 match sync(key.clone()).await {
                     Ok(()) => queue.forget(&key),
                     Err(e) => {
-                        tracing::warn!(controller = name, %key, error = %e, "sync failed; retrying");
+                        // A conflict only means the cache was behind: retried, as upstream,
+                        // without a warning.
+                        if matches!(&e, Error::Api(api) if api.code() == Some(409)) {
+                            tracing::debug!(controller = name, %key, error = %e, "sync conflicted; retrying");
+                        } else {
+                            tracing::warn!(controller = name, %key, error = %e, "sync failed; retrying");
+                        }
                         queue.add_rate_limited(key.clone());
                     }
                 }
