@@ -430,11 +430,17 @@ pub async fn reconcile(app: Arc<WebApp>, ctx: Arc<Context>) -> Result<Action, Er
             .find(|c| c.type_ == "Available")
             .map(|c| c.status == "True");
         let now_available = status.conditions[0].status == "True";
+        // Guarded by the resourceVersion this reconcile read: a reconcile working from a cache
+        // that has not yet seen the previous status write gets 409 and is retried, so each
+        // availability transition is written, and recorded as an event, once.
         let apps: Api<WebApp> = Api::namespaced(ctx.client.clone(), &namespace);
         apps.patch_status(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
+            &Patch::Merge(json!({
+                "metadata": {"resourceVersion": app.metadata.resource_version},
+                "status": status,
+            })),
         )
         .await
         .map_err(api_error(format!(
