@@ -90,7 +90,15 @@ async fn usage_follows_creates_and_deletes() {
         "count/deployments.apps",
     ]
     .into_iter()
-    .map(|k| (k.to_owned(), Quantity("100".into())))
+    // Room enough for every create: the ResourceQuota admission plugin enforces these.
+    .map(|k| {
+        let limit = if k.ends_with("memory") {
+            "100Gi"
+        } else {
+            "100"
+        };
+        (k.to_owned(), Quantity(limit.into()))
+    })
     .collect();
     quotas
         .create(
